@@ -11,6 +11,7 @@ never asks which model it runs. Config files are plain Python, executed as code 
 --key=value overrides are literals only and never run code.
 """
 import ast
+import builtins
 import dataclasses
 import difflib
 import importlib
@@ -121,7 +122,7 @@ def get_config(argv: list[str], defaults: dict, extra_defaults=model_defaults) -
         scope = dict(config)
         try:
             with open(path) as f:
-                exec(compile(f.read(), path, "exec"), scope)
+                exec(builtins.compile(f.read(), path, "exec"), scope)  # our global `compile` hides the builtin
         except SyntaxError as e:
             raise NanoError(f"{path}, line {e.lineno}: syntax error: {e.msg}")
         for k, v in scope.items():
@@ -488,6 +489,8 @@ def main(argv: list[str]) -> dict:
                 loss, metrics = model(batch)
             (loss / grad_accum).backward()
             loss_total += loss.item() / grad_accum
+        if ddp:  # log the loss of the global batch, and let all ranks agree on stopping when it is not finite
+            loss_total = all_reduce_sum([loss_total], device)[0] / world
         if not math.isfinite(loss_total):
             optimizer.zero_grad(set_to_none=True)
             raise NanoError(f"step {step}: loss is {loss_total}; stopped, {ckpt_path} keeps the last good state. "

@@ -494,7 +494,8 @@ def main(argv: list[str]) -> dict:
         if not math.isfinite(loss_total):
             optimizer.zero_grad(set_to_none=True)
             raise NanoError(f"step {step}: loss is {loss_total}; stopped, {ckpt_path} keeps the last good state. "
-                            f"Check learning_rate (now {lr:.2e}), warmup_iters, grad_clip and dtype ({C.dtype})")
+                            f"Check learning_rate (now {lr:.2e}), warmup_iters, grad_clip and dtype "
+                            f"({C.dtype if use_amp else 'float32'})")
         if C.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(raw_model.parameters(), C.grad_clip)
         optimizer.step()

@@ -1,0 +1,109 @@
+"""Bad input gets one clear line naming the file or key and what to do, never a bare traceback.
+
+    python -m pytest tests/test_errors.py -q
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import train
+from data.loader import Dataset, NanoError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def data_copy(star_data, tmp_path):
+    d = str(tmp_path / "easy")
+    shutil.copytree(star_data(), d)
+    return d
+
+
+def test_missing_data_from_the_command_line(tmp_path):
+    r = subprocess.run([sys.executable, "train.py", "--dataset=star/nothing_here"], cwd=ROOT, capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "data/star/nothing_here/meta.json not found: the dataset is not prepared; run `python" in r.stderr
+    assert "data/star/prepare.py`" in r.stderr
+
+
+def test_truncated_bin(data_copy):
+    path = os.path.join(data_copy, "train.bin")
+    raw = open(path, "rb").read()
+    open(path, "wb").write(raw[:-2])  # one token short: not a whole row
+    with pytest.raises(NanoError, match=f"{path}: .* not a whole number of rows of width 34 \\(truncated"):
+        Dataset(data_copy, "train")
+    open(path, "wb").write(raw[:-3])  # an odd byte: not a whole token
+    with pytest.raises(NanoError, match="not a whole number of uint16 tokens"):
+        Dataset(data_copy, "train")
+    open(path, "wb").write(raw[:-34 * 2])  # a whole row short: meta.json's count disagrees
+    with pytest.raises(NanoError, match="holds 2047 rows but meta.json says 2048"):
+        Dataset(data_copy, "train")
+
+
+def test_wrong_dtype(data_copy):
+    path = os.path.join(data_copy, "val.bin")
+    np.fromfile(path, dtype=np.uint16).astype(np.uint32).tofile(path)
+    with pytest.raises(NanoError, match="holds 128 rows but meta.json says 64"):
+        Dataset(data_copy, "val")
+
+
+def test_token_out_of_vocabulary(data_copy):
+    path = os.path.join(data_copy, "val.bin")
+    arr = np.fromfile(path, dtype=np.uint16)
+    arr[5] = 24
+    arr.tofile(path)
+    with pytest.raises(NanoError, match=f"{path} holds token id 24 but meta.json's vocab_size is 24"):
+        Dataset(data_copy, "val")
+
+
+def test_meta_missing_a_field(data_copy):
+    path = os.path.join(data_copy, "meta.json")
+    meta = json.load(open(path))
+    del meta["vocab_size"], meta["row_width"]
+    json.dump(meta, open(path, "w"))
+    with pytest.raises(NanoError, match=f"{path} lacks vocab_size, row_width"):
+        Dataset(data_copy, "val")
+    open(path, "w").write("{not json")
+    with pytest.raises(NanoError, match="is not valid JSON"):
+        Dataset(data_copy, "val")
+
+
+def test_batch_not_divisible(star_data, tmp_path):
+    with pytest.raises(NanoError, match=r"batch_size=10 must be a multiple of micro_batch_size x world_size = 4 x 1"):
+        train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--batch_size=10", "--micro_batch_size=4"])
+
+
+def test_resume_without_checkpoint(star_data, tmp_path):
+    with pytest.raises(NanoError, match=f"--resume: no checkpoint at {tmp_path}/ckpt.pt; run without --resume"):
+        train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--resume"])
+
+
+def test_resume_with_other_model_settings(star_data, tiny, tmp_path):
+    train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=1", *tiny])
+    with pytest.raises(NanoError, match=r"trained with other model settings: n_embd=32 \(now 48\)"):
+        train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=2", "--resume", *tiny,
+                    "--n_embd=48"])
+
+
+def test_prompt_outside_vocabulary(star_data, tiny, tmp_path):
+    train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=1", *tiny])
+    r = subprocess.run([sys.executable, "sample.py", f"--ckpt={tmp_path}/ckpt.pt", "--prompt=4 5 banana"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "prompt tokens ['banana'] are not in the vocabulary of star_easy" in r.stderr
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(star_data, tiny, tmp_path):
+    args = [f"--dataset={star_data()}", f"--out_dir={tmp_path}", *tiny, "--eval_interval=2"]
+    train.main(args + ["--max_iters=2"])
+    with pytest.raises(NanoError, match=r"step 3: loss is nan; stopped, .*ckpt.pt keeps the last good state. "
+                                        r"Check learning_rate"):
+        train.main(args + ["--max_iters=6", "--resume", "--learning_rate=1e30", "--warmup_iters=0",
+                           "--grad_clip=0.0"])
+    assert train.load_checkpoint(f"{tmp_path}/ckpt.pt")["step"] == 2

@@ -438,7 +438,11 @@ def main(argv: list[str]) -> dict:
     # logging: the first line of a run's log says everything needed to repeat it
     if master:
         os.makedirs(C.out_dir, exist_ok=True)
-        log = open(os.path.join(C.out_dir, "log.jsonl"), "a")
+        log_path = os.path.join(C.out_dir, "log.jsonl")
+        torn = os.path.exists(log_path) and os.path.getsize(log_path) and open(log_path, "rb").read()[-1:] != b"\n"
+        log = open(log_path, "a")
+        if torn:  # a kill mid-write left half a line: end it, so every later line parses
+            log.write("\n")
         log.write(json.dumps({"config": config, "git": git_commit(), "argv": argv, "world_size": world,
                               "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
                                            "numpy": np.__version__}, "n_params": n_params,

@@ -472,7 +472,7 @@ def main(argv: list[str]) -> dict:
     from tqdm import tqdm
     pbar = tqdm(total=C.max_iters, initial=step, disable=not master, dynamic_ncols=True, desc=C.model)
     ckpt_every = C.ckpt_interval or C.eval_interval
-    result, tokens_seen, t_last, first_step_s = {}, 0, time.time(), None
+    result, tokens_seen, t_last, step_last, first_step_s = {}, 0, time.time(), step, None
     raw_model.train()
     while step < C.max_iters and not stop["asked"]:
         lr = get_lr(step, C)
@@ -512,13 +512,13 @@ def main(argv: list[str]) -> dict:
         pbar.update(1)
         if step % C.log_interval == 0 or step == C.max_iters:
             dt = time.time() - t_last
-            tok_s = tokens_seen * world / dt
-            pbar.set_postfix(loss=f"{loss_total:.4f}", tok_s=f"{tok_s:,.0f}", ms=f"{1000 * dt / C.log_interval:.0f}")
+            tok_s, steps_s = tokens_seen * world / dt, (step - step_last) / dt
+            pbar.set_postfix(loss=f"{loss_total:.4f}", tok_s=f"{tok_s:,.0f}", ms=f"{1000 / steps_s:.0f}")
             if master:
-                log.write(json.dumps({"step": step, "loss": loss_total, "lr": lr, "tok_s": tok_s,
+                log.write(json.dumps({"step": step, "loss": loss_total, "lr": lr, "tok_s": tok_s, "steps_s": steps_s,
                                       **{k: float(v) for k, v in metrics.items()}}) + "\n")
                 log.flush()
-            tokens_seen, t_last = 0, time.time()
+            tokens_seen, t_last, step_last = 0, time.time(), step
         if step % C.eval_interval == 0 or step == C.max_iters:
             result = run_eval()
             value = result.get(C.best_metric)
@@ -532,7 +532,7 @@ def main(argv: list[str]) -> dict:
             if better:
                 checkpoint(os.path.join(C.out_dir, "best.pt"))
             checkpoint(ckpt_path)
-            t_last = time.time()  # leave evaluation out of the throughput
+            t_last, step_last, tokens_seen = time.time(), step, 0  # leave evaluation out of the throughput
         elif step % ckpt_every == 0:
             checkpoint(ckpt_path)
     if stop["asked"]:

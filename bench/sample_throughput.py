@@ -1,0 +1,88 @@
+"""
+Sampling throughput of every model's sampler on star_easy test prompts, at batch 1 and 64, over the
+settings that change its cost (ARLM with/without KV cache, MDLM steps with/without its cache, ...).
+
+    python bench/sample_throughput.py                          # trained checkpoints out/<model>_star_easy/ckpt.pt
+    python bench/sample_throughput.py --models=mdlm --batches=64 --examples=256
+
+Uses the trained checkpoint when it exists (a sampler's cost depends on what it predicts: when ILM stops,
+how often MDLM's cache hits), else a freshly initialised 4x128 model, marked 'init'. Writes
+bench/results/sample_throughput.json.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from data.loader import Dataset  # noqa: E402
+from train import build_model, data_keys, load_checkpoint, model_from_checkpoint, model_defaults  # noqa: E402
+
+SETTINGS = {  # model -> list of Config overrides to time
+    "arlm": [{"kv_cache": True}, {"kv_cache": False}],
+    "mdlm": [{"steps": s, "cache": c} for s in (8, 32, 128) for c in (True, False)],
+    "mlm": [{}],
+    "ilm": [{}],
+}
+
+
+def load(model_name: str, data: Dataset):
+    path = os.path.join(ROOT, "out", f"{model_name}_star_easy", "ckpt.pt")
+    if os.path.exists(path):
+        return model_from_checkpoint(load_checkpoint(path), path).eval(), "trained"
+    config = {**model_defaults({"model": model_name}), **data_keys(data.meta, {"block_size": 0})}
+    torch.manual_seed(0)
+    return build_model(model_name, config).eval(), "init"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="arlm,mlm,mdlm,ilm")
+    ap.add_argument("--batches", default="1,64")
+    ap.add_argument("--examples", type=int, default=128, help="prompts per measurement")
+    ap.add_argument("--dataset", default="star/easy")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "sample_throughput.json"))
+    args = ap.parse_args()
+    data = Dataset(os.path.join(ROOT, "data", args.dataset), "test")
+    max_new = data.meta["max_target_len"]
+    results = []
+    print(f"{'model':5} {'weights':7} {'settings':26} {'batch':>5} {'examples/s':>10} {'tokens/s':>9} {'seq_acc':>7}")
+    for name in args.models.split(","):
+        model, weights = load(name, data)
+        for setting in SETTINGS.get(name, [{}]):
+            for k, v in setting.items():
+                setattr(model.config, k, v)
+            for B in map(int, args.batches.split(",")):
+                n = max(B, args.examples // B * B) if B > 1 else min(args.examples, 32)
+                tokens, plens = data.get(range(n))
+                prompt, truth = data.split_prompt_target(tokens, plens)
+                g = torch.Generator().manual_seed(0)
+                model.generate(prompt[:B].clamp(min=0), plens[:B], max_new, generator=g)  # warm-up
+                t0, made, right = time.perf_counter(), 0, 0
+                for i in range(0, n, B):
+                    out = model.generate(prompt[i:i + B].clamp(min=0), plens[i:i + B], max_new, generator=g)
+                    made += int((out >= 0).sum())
+                    L = max(out.size(1), truth.size(1))
+                    pad = lambda x: torch.nn.functional.pad(x, (0, L - x.size(1)), value=-1)  # noqa: E731
+                    right += int((pad(out) == pad(truth[i:i + B])).all(1).sum())
+                dt = time.perf_counter() - t0
+                r = {"model": name, "weights": weights, "settings": setting, "batch": B, "examples": n,
+                     "examples_per_s": n / dt, "tokens_per_s": made / dt, "seq_acc": right / n}
+                results.append(r)
+                print(f"{name:5} {weights:7} {json.dumps(setting):26} {B:5d} {r['examples_per_s']:10.1f} "
+                      f"{r['tokens_per_s']:9.0f} {r['seq_acc']:7.3f}", flush=True)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"command": " ".join(sys.argv), "threads": torch.get_num_threads(),
+                   "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                   "versions": {"torch": torch.__version__}, "results": results}, f, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

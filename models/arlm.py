@@ -188,8 +188,8 @@ class Model(nn.Module):
 
         prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after eos.
         Prompts of different lengths are left-aligned to end together: each row's positions start at 0 at
-        its first real token and the padding on the left is masked out of attention. An empty prompt starts
-        from bos. With history=True also returns the list of partial outputs (one (B, t) tensor per step)."""
+        its first real token and the padding on the left is masked out of attention. An empty prompt is
+        replaced by bos. With history=True also returns the list of partial outputs (one (B, t) tensor per step)."""
         B, P = prompt.shape
         dev = prompt.device
         lens = prompt_lens.clamp(min=1)

@@ -1,0 +1,179 @@
+"""
+Tests for models/mdlm.py: the noising follows the schedule, SUBS makes visible positions free, the loss
+is a sane bound that training drives down, the sampler keeps the prompt and leaves no mask, and the cached
+sampler is exactly the uncached one with fewer network rows. CPU only, under a minute.
+
+    python -m pytest tests/test_mdlm.py -q
+"""
+import json
+import math
+import os
+
+import pytest
+import torch
+
+import train
+from models import mdlm
+from rows import STAR, star_rows  # tests/rows.py
+
+
+def small(**kw) -> mdlm.Model:
+    torch.manual_seed(0)
+    base = dict(STAR, block_size=40, max_prompt_len=30, max_target_len=10, n_layer=2, n_head=2, n_embd=32)
+    return mdlm.Model(mdlm.Config(**{**base, **kw})).eval()
+
+
+def test_mask_rate_follows_t():
+    c = mdlm.Config(**STAR, block_size=200, n_layer=1, n_head=1, n_embd=8)  # no prompts: the canvas is 200 wide
+    m = mdlm.Model(c)
+    B = 1000
+    tokens = torch.randint(4, 24, (B, 200))
+    b = m.collate(tokens, torch.zeros(B, dtype=torch.long), generator=torch.Generator().manual_seed(0))
+    t, frac = b["t"], (b["xt"] == m.mask_id).float().mean(1)
+    assert t.min() >= c.t_min and t.max() <= 1
+    # antithetic: exactly one time in each of the B strata of [t_min, 1]
+    u = (t - c.t_min) / (1 - c.t_min)
+    assert torch.equal((u * B).floor().long().clamp(max=B - 1).sort().values, torch.arange(B))
+    # each row masks a Binomial(200, (1-eps) t) share: check the mean, the spread and the trend
+    p = (1 - c.schedule_eps) * t
+    z = (frac - p) / (p * (1 - p) / 200).sqrt().clamp(min=1e-3)
+    assert abs(z.mean()) < 0.15 and 0.8 < z.std() < 1.2
+    assert torch.corrcoef(torch.stack([frac, p]))[0, 1] > 0.99
+    assert torch.equal(b["xt"][b["xt"] != m.mask_id], tokens[b["xt"] != m.mask_id])  # the rest is untouched
+
+
+def test_prompt_never_masked_and_canvas_layout():
+    m = small()
+    tokens, pl = star_rows(6, [12, 20, 30, 16, 24, 30], [4, 10, 6, 8, 10, 2])
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(1))
+    W = 30 + 10  # longest prompt + canvas
+    assert b["xt"].shape == (6, W) and b["cidx"].shape == (6, 10)
+    col = torch.arange(W)[None, :]
+    prompt = col < pl[:, None]
+    tokens = torch.nn.functional.pad(tokens, (0, W - tokens.size(1)))  # the rows were trimmed to 36 wide
+    assert torch.equal(b["xt"][prompt], tokens[prompt]) and not (b["xt"][prompt] == m.mask_id).any()
+    assert torch.equal(b["cidx"][:, 0], pl)
+    # the canvas targets are the target then pad, and the positions after a row's canvas are hidden
+    assert torch.equal(b["target"][0], torch.cat([tokens[0, 12:16], torch.zeros(6, dtype=torch.long)]))
+    assert torch.equal(b["keep"], col < (pl + 10)[:, None])
+    again = m.collate(tokens, pl, generator=torch.Generator().manual_seed(1))  # reproducible
+    assert all(torch.equal(b[k], again[k]) for k in ("xt", "t", "target"))
+
+
+def test_unmasked_positions_cost_nothing():
+    m = small()
+    tokens, pl = star_rows(8, [30] * 8, [10] * 8)
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(2))
+    loss, metrics = m(b)
+    # the loss is the 1/t-weighted CE of the masked positions only, over all canvas positions
+    logp = m.canvas_logits(b["xt"], b["cidx"]).log_softmax(-1).gather(2, b["target"][..., None]).squeeze(-1)
+    masked = b["xt"].gather(1, b["cidx"]) == m.mask_id
+    manual = (-(logp * masked) / b["t"][:, None]).sum() / masked.numel()
+    assert torch.allclose(loss, manual, atol=1e-6) and metrics["n_tokens"] == 80
+    # nothing masked: exactly zero loss and zero gradient; the mask token is never predicted
+    m.train()
+    loss0, _ = m(dict(b, xt=tokens.clone()))  # the clean rows as input
+    loss0.backward()
+    assert loss0.item() == 0.0 and all(p.grad is None or not p.grad.any() for p in m.parameters())
+    assert m.canvas_logits(b["xt"], b["cidx"])[..., m.mask_id].eq(float("-inf")).all()
+
+
+def test_loss_at_init_is_about_log_vocab():
+    m = small()
+    tokens, pl = star_rows(512, [30] * 512, [10] * 512)
+    loss, _ = m(m.collate(tokens, pl, generator=torch.Generator().manual_seed(3)))
+    # E[masked / t] = 1 - eps per position, each masked one costs ~log(V - 1) (the mask is excluded)
+    assert abs(loss.item() - math.log(23)) < 0.3
+
+
+def test_overfit_one_batch(star_data, tmp_path):
+    out = str(tmp_path / "mdlm")
+    r = train.main([f"--dataset={star_data()}", f"--out_dir={out}", "--model=mdlm", "--overfit_batches=1",
+                    "--max_iters=200", "--batch_size=16", "--n_layer=2", "--n_embd=64", "--learning_rate=3e-3",
+                    "--warmup_iters=10", "--lr_schedule=constant", "--eval_interval=200", "--eval_examples=16",
+                    "--eval_gen_examples=16", "--eval_batch_size=16", "--log_interval=5", "--steps=16"])
+    with open(os.path.join(out, "log.jsonl")) as f:
+        curve = [row["loss"] for row in map(json.loads, f) if "loss" in row]
+    assert 2.0 < sum(curve[:3]) / 3  # starts near log V
+    assert sum(curve[-5:]) / 5 < 0.25 * sum(curve[:3]) / 3  # and falls
+    assert r["step"] == 200 and "val_seq_acc" in r
+
+
+def test_samples_keep_prompt_and_leave_no_mask():
+    m = small(steps=16, cache=False)  # every call sees the whole batch, so each can be checked row by row
+    tokens, pl = star_rows(5, [12, 30, 20, 30, 8], [10, 4, 6, 8, 10])
+    prompt = torch.where(torch.arange(tokens.size(1))[None] < pl[:, None], tokens, 99)[:, :30]  # junk padding
+    seen, net = [], m.canvas_logits
+    m.canvas_logits = lambda xt, *a: (seen.append(xt.clone()), net(xt, *a))[1]  # spy on the network's input
+    out, steps = m.generate(prompt, pl, max_new_tokens=10, generator=torch.Generator().manual_seed(0), history=True)
+    assert out.shape == (5, 10) and not (out == m.mask_id).any() and ((out >= 4) & (out < 24) | (out <= 2)).all()
+    assert not (steps[-1] == m.mask_id).any() and (steps[0] == m.mask_id).any() and len(seen) >= 2
+    is_prompt = torch.arange(30)[None] < pl[:, None]
+    for xt in seen:  # every network call saw each row's prompt, unmasked
+        assert torch.equal(xt[:, :30][is_prompt], tokens[:, :30][is_prompt])
+    ended = (out == -1).long()
+    assert torch.equal(ended.cummax(1).values, ended)  # -1 only after the end: once a row stops it stays stopped
+
+
+def test_finish_cuts_at_pad_and_drops_eos():
+    m = small()
+    canvas = torch.tensor([[5, 6, 0, 7], [5, 2, 0, 0], [5, 6, 7, 8], [0, 5, 6, 7]])
+    assert m.finish(canvas).tolist() == [[5, 6, -1, -1], [5, -1, -1, -1], [5, 6, 7, 8], [-1, -1, -1, -1]]
+
+
+def test_rows_do_not_see_other_rows_padding():
+    """A row's logits do not depend on the prompt lengths of the rest of the batch (hidden positions)."""
+    m = small()
+    tokens, pl = star_rows(3, [12, 30, 20], [10, 4, 6])
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(4))
+    both = m.canvas_logits(b["xt"], b["cidx"], b["keep"])
+    alone = m.canvas_logits(b["xt"][:1, :22], b["cidx"][:1])
+    assert torch.allclose(both[:1], alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [8, 64])
+def test_cache_is_exact_and_cheaper(steps):
+    m = small(steps=steps)
+    tokens, pl = star_rows(4, [30, 24, 30, 12], [10, 8, 4, 10])
+    prompt = tokens[:, :30]
+    runs = {}
+    for cache in (True, False):
+        m.config.cache = cache
+        out = m.generate(prompt, pl, max_new_tokens=10, generator=torch.Generator().manual_seed(5))
+        runs[cache] = (out, m.forward_calls, m.forward_rows)
+    assert torch.equal(runs[True][0], runs[False][0])  # the same tokens
+    assert runs[True][2] < runs[False][2]  # from fewer rows through the network
+    assert runs[True][1] <= runs[False][1]
+    if steps == 64:  # with few rows and many steps, whole steps change nothing: fewer calls too
+        assert runs[True][1] < runs[False][1]
+    assert runs[True][2] <= 4 * 11  # at most one run per revealing step per row (10 positions) + the start
+
+
+def test_time_conditioning_disables_the_cache():
+    m = small(time_cond=True, steps=32)
+    tokens, pl = star_rows(2, [30, 30], [10, 10])
+    out = m.generate(tokens[:, :30], pl, max_new_tokens=10, generator=torch.Generator().manual_seed(6))
+    assert m.forward_calls == 32 and not (out == m.mask_id).any()
+    loss, _ = m(m.collate(tokens, pl, generator=torch.Generator().manual_seed(6)))
+    assert math.isfinite(loss.item())
+
+
+def test_lm_data_without_mask_or_pad():
+    """Stream windows (no pad, no mask id in the data): the mask takes the id vocab_size, the canvas is the window."""
+    c = mdlm.Config(vocab_size=50, pad_id=None, bos_id=49, eos_id=49, mask_id=None, block_size=16,
+                    n_layer=1, n_head=2, n_embd=16, steps=8)
+    m = mdlm.Model(c).eval()
+    assert m.mask_id == 50 and m.wte.num_embeddings == 51
+    tokens = torch.randint(0, 50, (4, 16))
+    loss, metrics = m(m.collate(tokens, torch.zeros(4, dtype=torch.long), generator=torch.Generator().manual_seed(0)))
+    assert math.isfinite(loss.item()) and metrics["n_tokens"] == 64
+    out = m.generate(torch.zeros(4, 0, dtype=torch.long), torch.zeros(4, dtype=torch.long), max_new_tokens=16)
+    assert out.shape == (4, 16) and ((out >= 0) & (out < 50)).all()
+
+
+def test_loss_is_divided_by_target_tokens_plus_end():
+    """Variable targets: the count is each target's length + 1 for the pad that ends it (ARLM's eos)."""
+    m = small()
+    tokens, pl = star_rows(4, [30, 30, 20, 12], [4, 10, 6, 8])
+    loss, metrics = m(m.collate(tokens, pl, generator=torch.Generator().manual_seed(7)))
+    assert metrics["n_tokens"] == (4 + 1) + 10 + (6 + 1) + (8 + 1)  # a full canvas has no room for the end

@@ -1,0 +1,265 @@
+"""
+Tests for models/ilm.py: the collator's drops put back reconstruct the rows, the target is a joint
+distribution, the loss matches a dense reference, overfitting one batch through train.py makes the sampler
+write those targets exactly, and batched sampling equals one-by-one sampling. CPU only, well under a minute.
+
+    python -m pytest tests/test_ilm.py -q
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import train  # noqa: E402
+from data.loader import Dataset  # noqa: E402
+from data.star.prepare import PAD, write_task  # noqa: E402
+from models.ilm import Config, Model  # noqa: E402
+
+SIZES = {'train': 64, 'val': 16, 'test': 16}
+
+
+def star_model(meta: dict, **kw) -> Model:
+    torch.manual_seed(0)
+    keys = train.data_keys(meta, {'block_size': 0})
+    return Model(Config(**keys, n_layer=2, n_head=2, n_embd=32, **kw))
+
+
+@pytest.fixture(scope='module')
+def medium(tmp_path_factory):
+    """A tiny star_medium dataset: prompts and targets of different lengths in one batch."""
+    d = str(tmp_path_factory.mktemp('star') / 'medium')
+    write_task('medium', d, SIZES, seed=0)
+    return d
+
+
+def unconditional_rows() -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows with no prompt (the whole row is the target), repeated tokens, an empty row, a bos-led row."""
+    rows = [[5, 5, 5, 6, 5, 0, 0], [7, 8, 9, 10, 11, 12, 13], [0] * 7, [9, 0, 0, 0, 0, 0, 0], [1, 6, 6, 7, 2, 0, 0]]
+    return torch.tensor(rows), torch.zeros(len(rows), dtype=torch.long)
+
+
+def reconstruct(batch: dict, b: int) -> list[int]:
+    """Prompt, then every kept target slot followed by the tokens dropped into its gap (original order)."""
+    x, first, n_real = batch['x'][b].tolist(), int(batch['first_gap'][b]), int(batch['n_real'][b])
+    gap, tok = batch['gap'][b].tolist(), batch['tok'][b].tolist()
+    seq = x[1:first]
+    for s in range(first, n_real):
+        if s > first:
+            seq.append(x[s])
+        seq += [t for g, t in zip(gap, tok) if g == s]
+    return seq
+
+
+def dense_target(batch: dict, n_vocab: int) -> torch.Tensor:
+    """The sparse (gap, token, weight) triples summed into q (B, W, V)."""
+    B, W = batch['x'].shape
+    q = torch.zeros(B, W, n_vocab, dtype=torch.float64)
+    b = torch.arange(B)[:, None].expand_as(batch['gap'])
+    d = batch['gap'] >= 0
+    q.index_put_((b[d], batch['gap'][d], batch['tok'][d]), batch['weight'][d].double(), accumulate=True)
+    return q
+
+
+def collated(medium):
+    data = Dataset(medium, 'train')
+    tokens, prompt_lens = data.get(np.arange(32))
+    return data, tokens, prompt_lens
+
+
+# ----------------------------------------------------------------------------- collator
+def test_round_trip_and_prompt_kept(medium):
+    data, tokens, prompt_lens = collated(medium)
+    model = star_model(data.meta)
+    for seed in range(20):
+        batch = model.collate(tokens, prompt_lens, torch.Generator().manual_seed(seed))
+        for b in range(len(tokens)):
+            row = tokens[b][tokens[b] != PAD].tolist()
+            P = int(prompt_lens[b])
+            assert reconstruct(batch, b) == row
+            assert batch['x'][b, 0] == model.cls_id and batch['x'][b, P + 1] == model.sep_id
+            assert batch['x'][b, 1:P + 1].tolist() == row[:P]  # the prompt is never dropped
+            assert (batch['gap'][b, :P] == -1).all()
+            assert (batch['gap'][b] != 0).all() and (batch['gap'][b][batch['gap'][b] >= 0] > P).all()
+
+
+def test_round_trip_unconditional():
+    tokens, prompt_lens = unconditional_rows()
+    model = Model(Config(vocab_size=16, pad_id=0, bos_id=1, eos_id=2, mask_id=3, block_size=7, n_layer=1,
+                         n_head=2, n_embd=16))
+    seen_n = set()
+    for seed in range(50):
+        batch = model.collate(tokens, prompt_lens, torch.Generator().manual_seed(seed))
+        assert (batch['first_gap'] == 1).all()  # x = CLS SEP kept...
+        for b in range(len(tokens)):
+            row = tokens[b][tokens[b] != 0].tolist()
+            if row and row[0] == 1:
+                row = row[1:]  # a leading bos is the SEP slot itself
+            assert reconstruct(batch, b) == row
+        seen_n |= set((batch['weight'][1] > 0).sum().view(1).tolist())
+    assert seen_n == set(range(8)), "n ~ U{0..L} should reach every value from 0 to L = 7"
+
+
+def test_target_is_a_joint_distribution_and_stop_label(medium):
+    data, tokens, prompt_lens = collated(medium)
+    model = star_model(data.meta)
+    stops = []
+    for seed in range(10):
+        batch = model.collate(tokens, prompt_lens, torch.Generator().manual_seed(seed))
+        q = dense_target(batch, model.n_vocab)
+        mass = q.sum((1, 2))
+        n = (batch['gap'] >= 0).sum(1)
+        assert torch.allclose(mass, (n > 0).double())  # 1 with drops, 0 without
+        assert torch.equal(batch['stop'], (n == 0).float())
+        assert (n <= batch['n_target']).all()
+        counts = q * n[:, None, None]  # q * n counts the dropped copies of each (gap, token)
+        assert torch.allclose(counts, counts.round()) and torch.allclose(counts.sum((1, 2)), n.double())
+        stops.append(batch['stop'])
+    assert torch.cat(stops).sum() > 0
+
+
+def test_collate_reproducible_with_generator(medium):
+    data, tokens, prompt_lens = collated(medium)
+    model = star_model(data.meta)
+    a = model.collate(tokens, prompt_lens, torch.Generator().manual_seed(3))
+    b = model.collate(tokens, prompt_lens, torch.Generator().manual_seed(3))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ----------------------------------------------------------------------------- loss
+def test_loss_matches_dense_reference(medium):
+    data, tokens, prompt_lens = collated(medium)
+    model = star_model(data.meta)
+    batch = model.collate(tokens, prompt_lens, torch.Generator().manual_seed(1))
+    loss, metrics = model(batch)
+    h = model.trunk(batch['x'], batch['n_real'])
+    logits = model.insertion_logits(h, batch['first_gap'], batch['n_real']).double()  # (B, W, V)
+    logp = logits.flatten(1).log_softmax(-1)
+    q = dense_target(batch, model.n_vocab).flatten(1)
+    ce = -(q * torch.where(q > 0, logp, 0.0)).sum(1)
+    p_stop = torch.sigmoid(model.stop_head(h[:, 0]).squeeze(-1).double())
+    bce = -torch.where(batch['stop'] > 0, p_stop.log(), (1 - p_stop).log())
+    assert torch.allclose(loss.double(), (ce + bce).mean(), atol=1e-5)
+    assert metrics['n_tokens'] == len(tokens)
+    assert torch.isfinite(metrics['nll_bound'])
+
+
+def test_unconditional_and_stream_batches_train():
+    tokens, prompt_lens = unconditional_rows()
+    model = Model(Config(vocab_size=16, pad_id=0, bos_id=1, eos_id=2, mask_id=3, block_size=7, n_layer=1,
+                         n_head=2, n_embd=16))
+    loss, _ = model(model.collate(tokens, prompt_lens))
+    loss.backward()
+    assert torch.isfinite(loss)
+    # stream windows: no pad, no mask, bos == eos (GPT-2 style)
+    stream = Model(Config(vocab_size=50, pad_id=None, bos_id=49, eos_id=49, block_size=12, n_layer=1, n_head=2,
+                          n_embd=16))
+    windows = torch.randint(0, 50, (4, 12))
+    batch = stream.collate(windows, torch.zeros(4, dtype=torch.long))
+    loss, _ = stream(batch)
+    assert torch.isfinite(loss)
+    out = stream.generate(torch.zeros(4, 0, dtype=torch.long), torch.zeros(4, dtype=torch.long), 12)
+    assert out.shape == (4, 12) and (out < 50).all()
+
+
+# ----------------------------------------------------------------------------- overfit through train.py
+def write_rows(d: str, rows: list[list[int]], prompt_lens: list[int], vocab_size: int):
+    """A hand-made rows dataset (data/FORMAT.md): the same rows in every split."""
+    os.makedirs(d, exist_ok=True)
+    W = max(map(len, rows))
+    arr = np.zeros((len(rows), W), dtype=np.uint16)
+    for i, r in enumerate(rows):
+        arr[i, :len(r)] = r
+    for split in ('train', 'val', 'test'):
+        arr.tofile(os.path.join(d, f'{split}.bin'))
+        np.array(prompt_lens, dtype=np.uint16).tofile(os.path.join(d, f'{split}_prompt_len.bin'))
+    meta = dict(format_version=1, name='toy', layout='rows', vocab_size=vocab_size, dtype='uint16', pad=0, bos=1,
+                eos=2, mask=3, itos=['<pad>', '<bos>', '<eos>', '<mask>'] + [str(i) for i in range(vocab_size - 4)],
+                row_width=W, max_prompt_len=max(prompt_lens),
+                max_target_len=max(len(r) - p for r, p in zip(rows, prompt_lens)),
+                splits={s: {'rows': len(rows), 'tokens': int((arr > 0).sum())} for s in ('train', 'val', 'test')})
+    with open(os.path.join(d, 'meta.json'), 'w') as f:
+        json.dump(meta, f)
+
+
+TOY = ([[11, 10, 12, 4, 4, 4, 6], [10, 14, 9, 13, 11, 10, 15], [6, 4, 11, 12, 4, 13, 12], [4, 14, 5, 11, 7, 9, 9, 8]],
+       [3, 5, 4, 4])  # 4 problems: prompts of 3-5 tokens, targets of 2-4 with repeats (4 4 4, 9 9)
+
+
+@pytest.fixture(scope='module')
+def overfit(tmp_path_factory):
+    """train.py on one fixed batch of 32 rows, which are the 4 TOY problems repeated (each seen with ~8
+    drop patterns per step: an ILM must learn every insertion state, not one sequence, so a star batch
+    takes thousands of steps; these targets take ~150)."""
+    d = str(tmp_path_factory.mktemp('toy'))
+    write_rows(d, *TOY, vocab_size=16)
+    out = str(tmp_path_factory.mktemp('ilm_overfit'))
+    argv = ['--model=ilm', f'--dataset={d}', f'--out_dir={out}', '--overfit_batches=1', '--batch_size=32',
+            '--max_iters=300', '--eval_interval=300', '--eval_examples=4', '--eval_gen_examples=0',
+            '--log_interval=10', '--learning_rate=3e-3', '--min_lr=3e-4', '--warmup_iters=10', '--n_layer=2',
+            '--n_head=2', '--n_embd=32', '--weight_decay=0.0', '--device=cpu', '--seed=1337']
+    train.main(argv)
+    ckpt = train.load_checkpoint(os.path.join(out, 'ckpt.pt'))
+    model = train.model_from_checkpoint(ckpt).eval()
+    return out, model, Dataset(d, 'train')
+
+
+def test_overfit_loss_falls_and_sampler_reproduces_targets(overfit):
+    out, model, data = overfit
+    with open(os.path.join(out, 'log.jsonl')) as f:
+        losses = [r['loss'] for r in map(json.loads, f) if 'loss' in r]
+    # the floor is the entropy of the insertion order (several right answers per state), not 0
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:2])
+    tokens, prompt_lens = data.get(np.arange(data.n_items))
+    prompt, truth = data.split_prompt_target(tokens, prompt_lens)
+    pred = model.generate(prompt.clamp(min=0), prompt_lens, max_new_tokens=data.meta['max_target_len'],
+                          generator=torch.Generator().manual_seed(0))
+    seq_ok, _, _ = train.accuracy(pred, truth)
+    assert seq_ok.all(), f"{pred}\n{truth}"
+
+
+@pytest.mark.parametrize('which', ['overfit', 'random'])
+def test_batched_equals_one_by_one_and_output_is_clean(which, overfit, medium):
+    """The overfit model stops rows at different steps (the batch shrinks); the untrained one on star_medium
+    runs every row to the limit with prompts of different lengths (padding in the batch)."""
+    if which == 'overfit':
+        _, model, data = overfit
+    else:
+        data = Dataset(medium, 'train')
+        model = star_model(data.meta).eval()
+    tokens, prompt_lens = data.get(np.arange(min(8, data.n_items)))
+    prompt, _ = data.split_prompt_target(tokens, prompt_lens)
+    prompt = prompt.clamp(min=0)
+    max_new = data.meta['max_target_len']
+    batched = model.generate(prompt, prompt_lens, max_new_tokens=max_new)
+    for i in range(len(tokens)):
+        P = int(prompt_lens[i])
+        single = model.generate(prompt[i:i + 1, :P], prompt_lens[i:i + 1], max_new_tokens=max_new)
+        assert torch.equal(single[0], batched[i])
+    for out in (batched, model.generate(prompt, prompt_lens, max_new_tokens=3)):
+        real = out >= 0
+        assert not torch.isin(out, torch.tensor([data.meta['pad'], data.meta['mask']])).any()
+        assert torch.equal(real, real.long().cumprod(1).bool())  # -1 only after the end
+    assert (out >= 0).sum(1).max() <= 3  # the length limit holds
+
+
+def test_history_and_unconditional_generation(overfit):
+    _, model, data = overfit
+    tokens, prompt_lens = data.get(np.arange(4))
+    prompt, _ = data.split_prompt_target(tokens, prompt_lens)
+    out, steps = model.generate(prompt.clamp(min=0), prompt_lens, max_new_tokens=10, history=True)
+    assert len(steps) >= 1 and all(s.shape == (4, t + 1) for t, s in enumerate(steps))
+    assert torch.equal(steps[-1], out[:, :len(steps)])
+    empty = torch.zeros(3, 0, dtype=torch.long)
+    g = torch.Generator().manual_seed(0)
+    model.config.temperature, model.config.two_stage = 1.0, False  # sampled, joint over (gap, token)
+    try:
+        un = model.generate(empty, torch.zeros(3, dtype=torch.long), max_new_tokens=5, generator=g)
+    finally:
+        model.config.temperature, model.config.two_stage = 0.0, True
+    assert un.shape == (3, 5)
+    assert not torch.isin(un, torch.tensor([data.meta['pad'], data.meta['mask']])).any()

@@ -267,7 +267,7 @@ def evaluate(model, data: Dataset, n_loss: int, n_gen: int, batch_size: int, dev
     if n_loss:
         items = eval_items(data, n_loss)
         mine = items[list(my_share(len(items)))]
-        loss_sum, count = 0.0, 0.0
+        loss_sum, count, nll_sum, nll_count = 0.0, 0.0, 0.0, 0.0
         chunks = range(0, len(mine), batch_size)
         for i in tqdm(chunks, desc="eval loss", disable=not progress, leave=False):
             tokens, prompt_lens = data.get(mine[i:i + batch_size])
@@ -277,9 +277,13 @@ def evaluate(model, data: Dataset, n_loss: int, n_gen: int, batch_size: int, dev
                 loss, metrics = model(batch)
             n = float(metrics.get("n_tokens", 1.0))
             loss_sum, count = loss_sum + loss.item() * n, count + n
-        loss_sum, count = all_reduce_sum([loss_sum, count], device)
+            # a model whose loss is not NLL per token (ILM's is per example) reports "nll" over "nll_tokens"
+            m = float(metrics.get("nll_tokens", n))
+            nll_sum, nll_count = nll_sum + float(metrics.get("nll", loss)) * m, nll_count + m
+        loss_sum, count, nll_sum, nll_count = all_reduce_sum([loss_sum, count, nll_sum, nll_count], device)
         out["loss"] = loss_sum / max(count, 1.0)
-        out["ppl"] = math.exp(min(out["loss"], 50.0))
+        out["nll"] = nll_sum / max(nll_count, 1.0)  # per token: exact (ARLM) or the model's upper bound
+        out["ppl"] = math.exp(min(out["nll"], 50.0))
     if n_gen and data.rows and data.meta.get("max_target_len", 0) and data.prompt_lens.max() > 0:
         items = eval_items(data, n_gen)
         mine = items[list(my_share(len(items)))]

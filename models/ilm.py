@@ -257,7 +257,8 @@ class Model(nn.Module):
         L = batch["n_target"]
         nll_bound = ((L + 1) * (example_loss - entropy)).sum() / L.sum().clamp(min=1)  # per target token
         return loss, {"ce": ce.mean().detach(), "stop_loss": stop_loss.mean().detach(),
-                      "nll_bound": nll_bound.detach(), "n_tokens": torch.tensor(float(B), device=x.device)}
+                      "nll": nll_bound.detach(), "nll_tokens": L.sum().detach().float(),  # eval: NLL bound per token
+                      "n_tokens": torch.tensor(float(B), device=x.device)}
 
     # ------------------------------------------------------------------------- sampling
     def choose(self, logits: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -53,7 +53,7 @@ def ours(size: str, batch: int, examples: int, insertions: int, data: Dataset) -
 def theirs(size: str, batch: int, examples: int, insertions: int) -> dict:
     d, l, h = size.split("/")
     r = subprocess.run([os.path.join(ROOT, "bench", "xlm", "run_xlm_predict.sh"), "-m", "ilm", "-d", d, "-l", l,
-                        "-H", h, "-b", str(batch), "-e", str(examples), "--", "predictor.stopping_threshold=2.0",
+                        "-H", h, "-b", str(batch), "-e", str(examples), "--", "+predictor.stopping_threshold=2.0",
                         f"predictor.max_steps={insertions}"], capture_output=True, text=True)
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("XLM_PRED_RESULT")]
     if r.returncode or not line or "status=failed" in line[-1]:

@@ -189,7 +189,11 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)  # never unpickles code
     except Exception as e:
-        raise NanoError(f"checkpoint {path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+        if "Weights only load failed" in str(e):
+            raise NanoError(f"checkpoint {path} cannot be read: it pickles objects other than tensors and plain "
+                            f"values, which could run code; refused (checkpoints load with weights_only=True)")
+        first = (str(e).splitlines() or [""])[0].split(". ")[0][:120]
+        raise NanoError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); "
                         f"it is truncated, corrupt or not a nanoXLM checkpoint")
     if not isinstance(ckpt, dict) or "model_name" not in ckpt or "model" not in ckpt:
         raise NanoError(f"checkpoint {path} is not a nanoXLM checkpoint (no model_name/model)")

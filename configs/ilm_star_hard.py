@@ -1,7 +1,7 @@
 # ILM on star_hard: degree 5, arms of 6-12 nodes, prompts up to 112 tokens, paths up to 22 tokens
 # (XLM: ILM 97.5 / 98.2 at 12L/768, where ARLM gets 25.2 / 43.7).
 #   OMP_NUM_THREADS=1 python train.py configs/ilm_star_hard.py && python eval.py --ckpt=out/ilm_star_hard/ckpt.pt
-# Rows are 4x wider than star_easy's and the chains longer: a GPU job. RESULT/TIME: see below.
+# Rows are 4x wider than star_easy's and the chains longer: a GPU job. Not run here (no GPU in this session).
 out_dir = "out/ilm_star_hard"
 dataset = "star/hard"
 model = "ilm"

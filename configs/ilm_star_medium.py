@@ -2,7 +2,8 @@
 # the junction's parent is ambiguous and from the source end its child is, so the model has to write
 # both ends and meet in the middle, which insertion allows (XLM: ILM 100 / 100, ARLM 77.2 / 82.1).
 #   OMP_NUM_THREADS=1 python train.py configs/ilm_star_medium.py && python eval.py --ckpt=out/ilm_star_medium/ckpt.pt
-# CPU-sized: the star_easy network and schedule. RESULT/TIME: filled in below after the measured run.
+# CPU-sized: the star_easy network and schedule (phase 1; see configs/ilm_star_easy.py for phase 2).
+# Not yet run to completion on this CPU.
 out_dir = "out/ilm_star_medium"
 dataset = "star/medium"
 model = "ilm"
@@ -10,7 +11,7 @@ n_layer = 4
 n_head = 4
 n_embd = 64
 batch_size = 64
-max_iters = 20000
+max_iters = 10000
 learning_rate = 3e-3
 min_lr = 3e-4
 warmup_iters = 100

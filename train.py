@@ -225,12 +225,15 @@ def inference_setup(argv: list[str], defaults: dict):
         if not config.get("ckpt"):
             raise NanoError("--ckpt=PATH is required (e.g. --ckpt=out/arlm_star_easy/ckpt.pt)")
         cache["ckpt"] = load_checkpoint(config["ckpt"])
-        return dict(cache["ckpt"]["model_config"])
+        # the model file's current defaults under the checkpoint's values: a sampler setting added after
+        # the checkpoint was written can still be chosen on the command line
+        cache["keys"] = {**model_defaults({"model": cache["ckpt"]["model_name"]}), **cache["ckpt"]["model_config"]}
+        return dict(cache["keys"])
 
     config = get_config(argv, defaults, ckpt_defaults)
     ckpt = cache["ckpt"]
     device = config["device"] if config["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    ckpt["model_config"] = {k: config[k] for k in ckpt["model_config"]}  # sampling overrides applied
+    ckpt["model_config"] = {k: config[k] for k in cache["keys"]}  # sampling overrides applied
     model = model_from_checkpoint(ckpt, config["ckpt"], use_ema=config["use_ema"]).to(device).eval()
     torch.manual_seed(config["seed"])
     return config, ckpt, model, device

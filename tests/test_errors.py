@@ -107,3 +107,16 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(star_data, tiny, t
         train.main(args + ["--max_iters=6", "--resume", "--learning_rate=1e30", "--warmup_iters=0",
                            "--grad_clip=0.0"])
     assert train.load_checkpoint(f"{tmp_path}/ckpt.pt")["step"] == 2
+
+
+def test_sampler_setting_added_after_the_checkpoint(star_data, tiny, tmp_path):
+    train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=1", *tiny])
+    ckpt = train.load_checkpoint(f"{tmp_path}/ckpt.pt")
+    del ckpt["model_config"]["temperature"]  # as if the model file gained this setting later
+    train.save_checkpoint(f"{tmp_path}/old.pt", ckpt)
+    config, ckpt, model, _ = train.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temperature=0.7"],
+                                                   {"ckpt": "", "device": "cpu", "use_ema": True, "seed": 0})
+    assert config["temperature"] == 0.7 and model.config.temperature == 0.7
+    with pytest.raises(NanoError, match="unknown config key 'temprature'"):
+        train.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temprature=0.7"],
+                              {"ckpt": "", "device": "cpu", "use_ema": True, "seed": 0})

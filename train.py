@@ -35,7 +35,7 @@ from data.loader import Dataset, NanoError, load_meta
 # ----------------------------------------------------------------------------- default config
 # I/O
 out_dir = "out/default"
-eval_interval = 250  # steps between evaluations (and checkpoints)
+eval_interval = 1000  # steps between evaluations (and checkpoints)
 ckpt_interval = 0  # steps between 'last' checkpoints; 0 = eval_interval
 log_interval = 10  # steps between JSONL log lines
 eval_examples = 1000  # fixed validation set for the loss (rows, or windows of stream data)
@@ -46,14 +46,15 @@ resume = False  # continue from out_dir/ckpt.pt
 # data
 dataset = "star/easy"  # folder under data/ written by its prepare.py
 block_size = 256  # window length for stream data (rows data brings its own width)
-# model: the name of a file in models/; its Config fields are config keys too (n_layer, n_embd, ...)
-model = "arlm"
+# model: the name of a file in models/; its Config fields are config keys too (n_layer, n_embd, ...).
+# The default run is ILM on star_easy, phase 1 of configs/ilm_star_easy.py (the model file's 4L/64 network)
+model = "ilm"
 # optimisation
 batch_size = 64  # examples per optimizer step, all ranks and micro-steps together
 micro_batch_size = 0  # examples per rank per forward; 0 = batch_size // world_size (no accumulation)
-max_iters = 1500
-learning_rate = 1e-3
-min_lr = 1e-4  # cosine decays to this
+max_iters = 10000
+learning_rate = 3e-3
+min_lr = 3e-4  # cosine decays to this
 lr_schedule = "cosine"  # 'cosine' or 'constant' (both after a linear warmup)
 warmup_iters = 100
 weight_decay = 0.1

@@ -56,7 +56,7 @@ class Config:
     # network
     n_layer: int = 4
     n_head: int = 4
-    n_embd: int = 128
+    n_embd: int = 64  # 4L/64: the CPU star_easy recipe (configs/ilm_star_easy.py), the default run's network
     dropout: float = 0.0
     # sampling
     stop_threshold: float = 0.9  # stop a sequence once the stop head's p(stop) reaches this (the paper's 0.9)

@@ -31,7 +31,7 @@ def tiny() -> list[str]:
     return list(TINY)
 
 
-TINY = ["--n_layer=1", "--n_head=2", "--n_embd=32", "--batch_size=16", "--eval_examples=32",
+TINY = ["--model=arlm", "--n_layer=1", "--n_head=2", "--n_embd=32", "--batch_size=16", "--eval_examples=32",
         "--eval_gen_examples=16", "--eval_batch_size=16", "--log_interval=1", "--warmup_iters=2"]
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests import kill_resume.py

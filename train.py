@@ -418,8 +418,8 @@ def main(argv: list[str]) -> dict:
                                         for k in sorted(changed)))
         load_state(raw_model, ckpt["model"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
-        if ema_model is not None and ckpt.get("ema") is not None:
-            load_state(ema_model, ckpt["ema"], ckpt_path)
+        if ema_model is not None:  # an EMA first switched on at this resume starts from the trained weights
+            load_state(ema_model, ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"], ckpt_path)
         step, best = ckpt["step"], ckpt.get("best")
         rng = ckpt["rng"]
         torch.set_rng_state(rng["cpu"][rank % len(rng["cpu"])])

@@ -60,6 +60,17 @@ def test_resume_continues_exactly(star_data, tiny, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_ema_switched_on_at_resume_starts_from_the_trained_weights(star_data, tiny, tmp_path):
+    out = str(tmp_path / "run")
+    common = [f"--dataset={star_data()}", f"--out_dir={out}", "--lr_schedule=constant", *tiny]
+    train.main(common + ["--max_iters=5"])
+    w5 = weights(out)
+    train.main(common + ["--max_iters=6", "--resume", "--ema_decay=0.9"])
+    ckpt = torch.load(os.path.join(out, "ckpt.pt"), weights_only=True)
+    w6, ema = ckpt["model"], ckpt["ema"]
+    assert all(torch.allclose(ema[k], 0.9 * w5[k] + 0.1 * w6[k], atol=1e-6) for k in w5)
+
+
 def test_kv_cache_equals_recomputation(star_data):
     from models.arlm import Config, Model
     torch.manual_seed(0)

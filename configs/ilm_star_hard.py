@@ -1,7 +1,13 @@
 # ILM on star_hard: degree 5, arms of 6-12 nodes, prompts up to 112 tokens, paths up to 22 tokens
 # (XLM: ILM 97.5 / 98.2 at 12L/768, where ARLM gets 25.2 / 43.7).
 #   OMP_NUM_THREADS=1 python train.py configs/ilm_star_hard.py && python eval.py --ckpt=out/ilm_star_hard/ckpt.pt
-# Rows are 4x wider than star_easy's and the chains longer: a GPU job. Not run here (no GPU in this session).
+# Rows are 3x wider than star_easy's and the chains longer: a GPU job. The CPU budget we could afford (55 min,
+# one thread, 0.75-1 s/step): the star_easy network and phase-1 schedule cut to 4k steps,
+#   OMP_NUM_THREADS=1 python train.py configs/ilm_star_hard.py --out_dir=out/ilm_star_hard_cpu --n_layer=4 \
+#       --n_embd=64 --max_iters=4000 --learning_rate=3e-3 --min_lr=3e-4 --warmup_iters=100 --eval_interval=1000 \
+#       --ema_decay=0.999
+# test 0.0 / 6.5 (seq / tok %; val loss 5.33 -> 4.92, still falling; eval 9 min): far short of star_easy's
+# 7-9k steps before its jump, on a harder task.
 out_dir = "out/ilm_star_hard"
 dataset = "star/hard"
 model = "ilm"

@@ -101,9 +101,10 @@ def test_ddp_two_processes_equal_one(star_data, tiny, tmp_path):
     train.main(args + [f"--out_dir={one}", "--micro_batch_size=8"])
     two = str(tmp_path / "two")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                    os.path.join(ROOT, "train.py"), *args, f"--out_dir={two}"], check=True, env=env, cwd=ROOT,
-                   capture_output=True)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        os.path.join(ROOT, "train.py"), *args, f"--out_dir={two}"], env=env, cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]  # torchrun's and the ranks' own words if it fails
     assert losses(one) == pytest.approx(losses(two), rel=1e-5)
     a, b = weights(one), weights(two)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)

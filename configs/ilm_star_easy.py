@@ -2,7 +2,7 @@
 # guessed (the planning failure of ARLM, configs/arlm_star_easy.py).
 # CPU-sized: 4 layers x 64 wide (0.2M parameters), trained in phases, each later one a resume that restarts
 # the LR at ~3.2e-4 (the cosine is recomputed over the new max_iters, so learning_rate is set to land there):
-#   OMP_NUM_THREADS=1 python train.py configs/ilm_star_easy.py      # phase 1 = a bare `python train.py`
+#   OMP_NUM_THREADS=1 python train.py configs/ilm_star_easy.py   # phase 1 = `python train.py`
 #   OMP_NUM_THREADS=1 python train.py configs/ilm_star_easy.py --resume --max_iters=20000 --learning_rate=6e-4 --min_lr=3e-5
 #   OMP_NUM_THREADS=1 python train.py configs/ilm_star_easy.py --resume --max_iters=30000 --learning_rate=1.2e-3 --min_lr=3e-5
 #   OMP_NUM_THREADS=1 python train.py configs/ilm_star_easy.py --resume --max_iters=40000 --learning_rate=2e-3 --min_lr=3e-5

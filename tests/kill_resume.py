@@ -25,8 +25,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 def train_cmd(data_dir: str, out_dir: str, max_iters: int, resume: bool) -> list[str]:
     return [sys.executable, os.path.join(ROOT, "train.py"), f"--dataset={data_dir}", f"--out_dir={out_dir}",
-            f"--max_iters={max_iters}", "--model=arlm", "--ckpt_interval=1", "--eval_interval=7", "--n_layer=1", "--n_head=2",
-            "--n_embd=32", "--batch_size=16", "--eval_examples=16", "--eval_gen_examples=8",
+            f"--max_iters={max_iters}", "--model=arlm", "--ckpt_interval=1", "--eval_interval=7", "--n_layer=1",
+            "--n_head=2", "--n_embd=32", "--batch_size=16", "--eval_examples=16", "--eval_gen_examples=8",
             "--eval_batch_size=16", "--dropout=0.1", "--ema_decay=0.9", "--warmup_iters=3"] + (
         ["--resume"] if resume else [])
 

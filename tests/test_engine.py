@@ -40,9 +40,10 @@ def test_arlm_learns(star_data, tiny, tmp_path):
 
 def test_overfit_one_batch_drives_loss_near_zero(star_data, tmp_path):
     out = str(tmp_path / "overfit")
-    r = train.main([f"--dataset={star_data()}", f"--out_dir={out}", "--model=arlm", "--overfit_batches=1", "--max_iters=150",
-                    "--batch_size=8", "--n_layer=2", "--n_embd=64", "--learning_rate=3e-3", "--warmup_iters=10",
-                    "--lr_schedule=constant", "--eval_interval=1000", "--eval_examples=8", "--eval_gen_examples=0"])
+    r = train.main([f"--dataset={star_data()}", f"--out_dir={out}", "--model=arlm", "--overfit_batches=1",
+                    "--max_iters=150", "--batch_size=8", "--n_layer=2", "--n_embd=64", "--learning_rate=3e-3",
+                    "--warmup_iters=10", "--lr_schedule=constant", "--eval_interval=1000", "--eval_examples=8",
+                    "--eval_gen_examples=0"])
     assert losses(out)[-1] < 0.05
     assert r["step"] == 150
 

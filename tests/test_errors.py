@@ -114,9 +114,8 @@ def test_sampler_setting_added_after_the_checkpoint(star_data, tiny, tmp_path):
     ckpt = train.load_checkpoint(f"{tmp_path}/ckpt.pt")
     del ckpt["model_config"]["temperature"]  # as if the model file gained this setting later
     train.save_checkpoint(f"{tmp_path}/old.pt", ckpt)
-    config, ckpt, model, _ = train.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temperature=0.7"],
-                                                   {"ckpt": "", "device": "cpu", "use_ema": True, "seed": 0})
+    defaults = {"ckpt": "", "device": "cpu", "use_ema": True, "seed": 0}  # sample.py's own keys, trimmed
+    config, ckpt, model, _ = train.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temperature=0.7"], defaults)
     assert config["temperature"] == 0.7 and model.config.temperature == 0.7
     with pytest.raises(NanoError, match="unknown config key 'temprature'"):
-        train.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temprature=0.7"],
-                              {"ckpt": "", "device": "cpu", "use_ema": True, "seed": 0})
+        train.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temprature=0.7"], defaults)

@@ -16,6 +16,10 @@
 # 0.52 -> 0.70 by 61k, then flat.
 # Phase 7 (`--resume --max_iters=82000 --learning_rate=2.372e-3 --min_lr=3e-5 --ema_decay=0.999`, LR
 # restarts at 3e-4; 18k steps, 76 min): test 75.3 / 80.9, 82k steps and 318 min in all; val 0.69 -> 0.77-0.79.
+# Phase 8, star_easy's large-batch trick on two threads (`OMP_NUM_THREADS=2 ... --resume --max_iters=84500
+# --batch_size=512 --warmup_iters=82000 --learning_rate=2e-4 --min_lr=2e-5 --ema_decay=0.999`; its first 500
+# steps ran under --max_iters=87000 before a restart; 2.5k steps, ~42 min at 1.0 s/step): test 76.9 / 82.2
+# (77.1 / 82.5 raw), val loss 1.2658 -> 1.2530 and still falling; 84.5k steps and ~360 min in all.
 out_dir = "out/ilm_star_medium"
 dataset = "star/medium"
 model = "ilm"

@@ -20,6 +20,9 @@
 # --batch_size=512 --warmup_iters=82000 --learning_rate=2e-4 --min_lr=2e-5 --ema_decay=0.999`; its first 500
 # steps ran under --max_iters=87000 before a restart; 2.5k steps, ~42 min at 1.0 s/step): test 76.9 / 82.2
 # (77.1 / 82.5 raw), val loss 1.2658 -> 1.2530 and still falling; 84.5k steps and ~360 min in all.
+# Phase 9 (`OMP_NUM_THREADS=2 ... --resume --max_iters=86500 --batch_size=1024 --warmup_iters=84500
+# --learning_rate=2.5e-4 --min_lr=2e-5 --ema_decay=0.999`; 2k steps, 63 min at 1.85 s/step): test 78.6 / 83.2
+# (79.0 / 83.7 raw), val loss 1.2530 -> 1.2361 and still falling; 86.5k steps and ~423 min in all.
 out_dir = "out/ilm_star_medium"
 dataset = "star/medium"
 model = "ilm"

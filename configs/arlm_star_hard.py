@@ -11,6 +11,7 @@ batch_size = 64
 max_iters = 4000
 learning_rate = 1e-3
 min_lr = 1e-4
+weight_decay = 0.1
 warmup_iters = 200
 eval_interval = 1000
 best_metric = "val_seq_acc"

@@ -25,6 +25,7 @@ batch_size = 64
 max_iters = 40000
 learning_rate = 1e-3
 min_lr = 1e-4
+weight_decay = 0.1
 warmup_iters = 500
 eval_interval = 2000
 eval_gen_examples = 200

@@ -33,6 +33,7 @@ batch_size = 64
 max_iters = 10000
 learning_rate = 3e-3
 min_lr = 3e-4
+weight_decay = 0.1
 warmup_iters = 100
 eval_interval = 1000
 best_metric = "val_seq_acc"

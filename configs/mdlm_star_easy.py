@@ -15,6 +15,7 @@ batch_size = 64
 max_iters = 3000  # a masked model sees ~half the canvas as targets per step: it needs more steps than ARLM
 learning_rate = 1e-3
 min_lr = 1e-4
+weight_decay = 0.1
 warmup_iters = 100
 eval_interval = 500
 best_metric = "val_seq_acc"

@@ -13,6 +13,7 @@ batch_size = 64
 max_iters = 20000  # long paths take many more steps to plan than easy/medium
 learning_rate = 1e-3
 min_lr = 1e-4
+weight_decay = 0.1
 warmup_iters = 500
 eval_interval = 2000
 best_metric = "val_seq_acc"

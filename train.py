@@ -50,14 +50,14 @@ block_size = 256  # window length for stream data (rows data brings its own widt
 # The default run is ILM on star_easy, phase 1 of configs/ilm_star_easy.py (the model file's 4L/64 network)
 model = "ilm"
 # optimisation
-batch_size = 64  # examples per optimizer step, all ranks and micro-steps together
+batch_size = 32  # examples per optimizer step, all ranks and micro-steps together
 micro_batch_size = 0  # examples per rank per forward; 0 = batch_size // world_size (no accumulation)
-max_iters = 10000
+max_iters = 20000
 learning_rate = 3e-3
 min_lr = 3e-4  # cosine decays to this
 lr_schedule = "cosine"  # 'cosine' or 'constant' (both after a linear warmup)
 warmup_iters = 100
-weight_decay = 0.1
+weight_decay = 0.3
 beta1 = 0.9
 beta2 = 0.99
 grad_clip = 1.0  # 0 = off

@@ -2,6 +2,9 @@
 
     python -m pytest tests/test_config.py -q
 """
+import glob
+import os
+
 import pytest
 
 import train
@@ -67,3 +70,20 @@ def test_model_config_fields_are_keys():
     assert c["n_embd"] == 64 and c["temperature"] == 0.5
     with pytest.raises(NanoError, match="model 'nope' not found: there is no models/nope.py"):
         train.get_config(["--model=nope"], train.DEFAULTS)
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs", "*.py"))))
+def test_every_shipped_config_loads(path):
+    # a renamed key or a typo in a config file would otherwise surface only when someone runs it
+    c = train.get_config([path], train.DEFAULTS)
+    name = os.path.basename(path)
+    assert c["model"] == name.split("_")[0] and c["out_dir"].startswith("out/")
+
+
+def test_the_default_run_is_ilm_star_easy_phase_1():
+    # README: a bare `python train.py` trains what configs/ilm_star_easy.py's phase 1 trains
+    bare = train.get_config([], train.DEFAULTS)
+    easy = train.get_config([os.path.join(os.path.dirname(__file__), "..", "configs", "ilm_star_easy.py")],
+                            train.DEFAULTS)
+    skip = {"out_dir", "eval_interval", "best_metric"}  # where it writes and what it keeps, not what it learns
+    assert {k: v for k, v in bare.items() if k not in skip} == {k: v for k, v in easy.items() if k not in skip}

@@ -72,18 +72,19 @@ def test_model_config_fields_are_keys():
         train.get_config(["--model=nope"], train.DEFAULTS)
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs", "*.py"))))
-def test_every_shipped_config_loads(path):
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+@pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONFIGS, "*.py"))))
+def test_every_shipped_config_loads(name):
     # a renamed key or a typo in a config file would otherwise surface only when someone runs it
-    c = train.get_config([path], train.DEFAULTS)
-    name = os.path.basename(path)
+    c = train.get_config([os.path.join(CONFIGS, name)], train.DEFAULTS)
     assert c["model"] == name.split("_")[0] and c["out_dir"].startswith("out/")
 
 
 def test_the_default_run_is_ilm_star_easy_phase_1():
     # README: a bare `python train.py` trains what configs/ilm_star_easy.py's phase 1 trains
     bare = train.get_config([], train.DEFAULTS)
-    easy = train.get_config([os.path.join(os.path.dirname(__file__), "..", "configs", "ilm_star_easy.py")],
-                            train.DEFAULTS)
+    easy = train.get_config([os.path.join(CONFIGS, "ilm_star_easy.py")], train.DEFAULTS)
     skip = {"out_dir", "eval_interval", "best_metric"}  # where it writes and what it keeps, not what it learns
     assert {k: v for k, v in bare.items() if k not in skip} == {k: v for k, v in easy.items() if k not in skip}

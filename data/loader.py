@@ -34,23 +34,78 @@ def load_meta(data_dir: str) -> dict:
     if not os.path.exists(path):
         raise NanoError(f"{path} not found: the dataset is not prepared; {prepare_hint(data_dir)}")
     try:
-        with open(path) as f:
-            meta = json.load(f)
+        with open(path, "rb") as f:
+            meta = json.loads(f.read().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise NanoError(f"{path} is not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); "
+                        f"{prepare_hint(data_dir)} again")
     except json.JSONDecodeError as e:
         raise NanoError(f"{path} is not valid JSON ({e}); {prepare_hint(data_dir)} again")
+    except OSError as e:
+        raise NanoError(f"{path} cannot be read ({e.strerror}); {prepare_hint(data_dir)} again")
+    check_meta(meta, path, prepare_hint(data_dir))
+    return meta
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def check_meta(meta, path: str, hint: str):
+    """Every meta.json field the code reads, against data/FORMAT.md; the first problem is a NanoError."""
+    def bad(what: str) -> NanoError:
+        return NanoError(f"{path}: {what}; {hint} again")
+
+    if not isinstance(meta, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(meta), "a number")
+        raise bad(f"holds {kind}, not a JSON object of fields (format_version, layout, ...)")
     missing = [k for k in META_FIELDS if k not in meta]
     if meta.get("layout") == "rows" and "row_width" not in meta:
         missing.append("row_width")
     if "itos" not in meta and "tokenizer" not in meta:
         missing.append("itos or tokenizer")
     if missing:
-        raise NanoError(f"{path} lacks {', '.join(missing)}; {prepare_hint(data_dir)} again")
+        raise NanoError(f"{path} lacks {', '.join(missing)}; {hint} again")
     if meta["format_version"] != FORMAT_VERSION:
-        raise NanoError(f"{path} has format_version {meta['format_version']}, this code reads {FORMAT_VERSION}; "
-                        f"{prepare_hint(data_dir)} again")
+        raise bad(f"format_version is {meta['format_version']!r}, this code reads {FORMAT_VERSION}")
     if meta["layout"] not in ("rows", "stream"):
-        raise NanoError(f"{path}: layout must be 'rows' or 'stream', not {meta['layout']!r}")
-    return meta
+        raise bad(f"layout must be 'rows' or 'stream', not {meta['layout']!r}")
+    dtype, V = meta["dtype"], meta["vocab_size"]
+    if dtype not in ("uint16", "uint32"):
+        raise bad(f"dtype must be 'uint16' or 'uint32', not {dtype!r}")
+    if not _is_int(V) or V <= 0:
+        raise bad(f"vocab_size must be a positive integer, not {V!r}")
+    if V - 1 > np.iinfo(dtype).max:
+        raise bad(f"vocab_size {V} does not fit dtype {dtype} (ids up to {np.iinfo(dtype).max}; needs uint32)")
+    for k in ("pad", "bos", "eos", "mask"):
+        if meta.get(k) is not None and not (_is_int(meta[k]) and 0 <= meta[k] < V):
+            raise bad(f"{k} must be null or an id in [0, vocab_size={V}), not {meta[k]!r}")
+    itos = meta.get("itos")
+    if itos is not None and (not isinstance(itos, list) or len(itos) != V
+                             or not all(isinstance(s, str) for s in itos)):
+        have = f"{len(itos)} entries" if isinstance(itos, list) else f"a {type(itos).__name__}"
+        raise bad(f"itos must be a list of vocab_size={V} strings, it has {have}")
+    if "itos" not in meta and meta["tokenizer"] != "gpt2":
+        raise bad(f"tokenizer must be 'gpt2' (the only one data/gpt2.py knows), not {meta['tokenizer']!r}")
+    if meta["layout"] == "rows":
+        W = meta["row_width"]
+        if not _is_int(W) or W <= 0:
+            raise bad(f"row_width must be a positive integer, not {W!r}")
+        lens = {k: meta[k] for k in ("max_prompt_len", "max_target_len") if k in meta}
+        for k, v in lens.items():
+            if not _is_int(v) or not 0 <= v <= W:
+                raise bad(f"{k} must be an integer in [0, row_width={W}], not {v!r}")
+        if sum(lens.values()) > W:
+            raise bad(f"max_prompt_len + max_target_len = {sum(lens.values())} exceeds row_width={W}")
+    splits = meta["splits"]
+    if not isinstance(splits, dict) or not splits:
+        raise bad(f'splits must be an object like {{"train": {{"rows": N, "tokens": N}}, ...}}, not {splits!r:.40}')
+    for name, s in splits.items():
+        if not isinstance(s, dict):
+            raise bad(f'splits.{name} must be an object like {{"rows": N, "tokens": N}}, not {s!r:.40}')
+        for k in ("rows", "tokens"):
+            if k in s and not (_is_int(s[k]) and s[k] >= 0):
+                raise bad(f"splits.{name}.{k} must be a count (an integer >= 0), not {s[k]!r}")
 
 
 class Dataset:
@@ -58,46 +113,71 @@ class Dataset:
 
     def __init__(self, data_dir: str, split: str, block_size: int = 0):
         self.meta = meta = load_meta(data_dir)
+        hint = prepare_hint(data_dir)
         self.path = os.path.join(data_dir, f"{split}.bin")
         self.dtype = np.dtype(meta["dtype"])
         self.vocab_size = meta["vocab_size"]
         self.pad = meta.get("pad")
         self.rows = meta["layout"] == "rows"
         if not os.path.exists(self.path):
-            raise NanoError(f"{self.path} not found; {prepare_hint(data_dir)}")
+            raise NanoError(f"{self.path} not found; {hint}")
         nbytes = os.path.getsize(self.path)
         if nbytes % self.dtype.itemsize:
             raise NanoError(f"{self.path}: {nbytes} bytes is not a whole number of {self.dtype} tokens "
-                            f"(truncated, or meta.json's dtype is wrong); {prepare_hint(data_dir)} again")
+                            f"(truncated, or meta.json's dtype is wrong); {hint} again")
         self.n_tokens = nbytes // self.dtype.itemsize
+        expected = meta["splits"].get(split, {})
         if self.rows:
             self.width = meta["row_width"]
             if self.n_tokens % self.width:
                 raise NanoError(f"{self.path}: {self.n_tokens} tokens is not a whole number of rows of width "
-                                f"{self.width} (truncated?); {prepare_hint(data_dir)} again")
+                                f"{self.width} (truncated?); {hint} again")
             self.n_items = self.n_tokens // self.width
-            rows_expected = meta["splits"].get(split, {}).get("rows")
-            if rows_expected is not None and rows_expected != self.n_items:
-                raise NanoError(f"{self.path} holds {self.n_items} rows but meta.json says {rows_expected} "
-                                f"(truncated, or wrong dtype); {prepare_hint(data_dir)} again")
-            plen_path = os.path.join(data_dir, f"{split}_prompt_len.bin")
-            if os.path.exists(plen_path):
-                self.prompt_lens = np.fromfile(plen_path, dtype=np.uint16).astype(np.int64)
-                if len(self.prompt_lens) != self.n_items:
-                    raise NanoError(f"{plen_path} has {len(self.prompt_lens)} entries for {self.n_items} rows; "
-                                    f"{prepare_hint(data_dir)} again")
-            else:
-                self.prompt_lens = np.zeros(self.n_items, dtype=np.int64)
+            if expected.get("rows", self.n_items) != self.n_items:
+                raise NanoError(f"{self.path} holds {self.n_items} rows but meta.json says {expected['rows']} "
+                                f"(truncated, or wrong dtype); {hint} again")
+            if self.n_items == 0:
+                raise NanoError(f"{self.path} holds no rows: the {split} split is empty; {hint} again "
+                                f"with a non-empty {split} split")
+            self.prompt_lens = self._load_prompt_lens(os.path.join(data_dir, f"{split}_prompt_len.bin"), hint)
         else:
+            if expected.get("tokens", self.n_tokens) != self.n_tokens:
+                raise NanoError(f"{self.path} holds {self.n_tokens} tokens but meta.json's splits.{split}.tokens "
+                                f"says {expected['tokens']} (truncated, or wrong dtype); {hint} again")
             if block_size <= 0:
                 raise NanoError("stream data needs block_size > 0 (the window length)")
             self.width = block_size
             self.n_items = self.n_tokens - block_size  # every start that leaves a full window
             if self.n_items <= 0:
-                raise NanoError(f"{self.path} has {self.n_tokens} tokens, fewer than block_size={block_size}")
+                raise NanoError(f"{self.path} has {self.n_tokens} tokens, too few for one window of "
+                                f"block_size={block_size} (needs {block_size + 1}); lower block_size or {hint} "
+                                f"with more {split} data")
             self.prompt_lens = None
         if self.n_tokens <= FULL_SCAN_TOKENS:
-            self._check_ids(self._memmap())
+            arr = self._memmap()
+            self._check_ids(arr)
+            if self.rows:
+                self._check_row_lens(arr.reshape(self.n_items, self.width), hint)
+
+    def _load_prompt_lens(self, path: str, hint: str) -> np.ndarray:
+        """{split}_prompt_len.bin: one uint16 per row, each <= max_prompt_len (or row_width)."""
+        self.plen_path = path
+        if not os.path.exists(path):
+            if self.meta.get("max_prompt_len"):
+                raise NanoError(f"{path} not found, but meta.json's max_prompt_len is {self.meta['max_prompt_len']} "
+                                f"(the rows have prompts); {hint} again")
+            return np.zeros(self.n_items, dtype=np.int64)
+        nbytes = os.path.getsize(path)
+        if nbytes != 2 * self.n_items:
+            raise NanoError(f"{path} has {nbytes} bytes, expected {2 * self.n_items} (one uint16 per row of "
+                            f"{self.path}); {hint} again")
+        lens = np.fromfile(path, dtype=np.uint16).astype(np.int64)
+        key = "max_prompt_len" if "max_prompt_len" in self.meta else "row_width"
+        i = int(lens.argmax())
+        if lens[i] > self.meta[key]:
+            raise NanoError(f"{path}: row {i} has prompt length {lens[i]} but meta.json's {key} is "
+                            f"{self.meta[key]}; {hint} again")
+        return lens
 
     def _memmap(self) -> np.memmap:
         # re-opened per batch, as nanoGPT does: a long-lived memmap makes RSS grow with every page read
@@ -108,6 +188,21 @@ class Dataset:
         if top >= self.vocab_size:
             raise NanoError(f"{self.path} holds token id {top} but meta.json's vocab_size is {self.vocab_size}; "
                             f"the data and meta.json disagree: {prepare_hint(os.path.dirname(self.path))} again")
+
+    def _check_row_lens(self, rows: np.ndarray, hint: str):
+        """Each row's prompt fits in its real (non-pad) tokens and its target in max_target_len."""
+        real = (rows != self.pad).sum(1) if self.pad is not None else np.full(len(rows), self.width)
+        over = np.flatnonzero(self.prompt_lens > real)
+        if over.size:
+            i = over[0]
+            raise NanoError(f"{self.plen_path}: row {i} has prompt length {self.prompt_lens[i]} but {self.path} "
+                            f"row {i} holds only {real[i]} tokens before pad; {hint} again")
+        if "max_target_len" in self.meta:
+            over = np.flatnonzero(real - self.prompt_lens > self.meta["max_target_len"])
+            if over.size:
+                i = over[0]
+                raise NanoError(f"{self.path}: row {i} has a target of {real[i] - self.prompt_lens[i]} tokens but "
+                                f"meta.json's max_target_len is {self.meta['max_target_len']}; {hint} again")
 
     def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Items idx -> tokens (B, T) int64 trimmed to the longest row (rows) or windows (B, block_size),

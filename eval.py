@@ -1,34 +1,41 @@
 """
-Evaluate a checkpoint on a whole split: loss (NLL per token for ARLM, the model's bound on it for MDLM and
-ILM) and, for prompt/target data, sequence and token accuracy of generation. For language models, also
-unconditional samples scored as in the MDLM/ILM papers (XLM Table 2): unigram entropy per sample, and the
-generative NLL of the samples under a reference model; the "corpus" numbers score held-out real text of
-the same length the same way. Writes results.json, predictions.jsonl / samples.jsonl.
+Evaluate a checkpoint on a whole split: loss, NLL per unit (models/README.md: exact for ARLM, the model's
+bound for MDLM and ILM, none for MLM) and, for prompt/target data, sequence and token accuracy of
+generation. For language models, also unconditional samples scored as in the MDLM/ILM papers (XLM Table 2):
+unigram entropy per sample, and the generative NLL of the samples under a reference model; the "corpus"
+numbers score held-out real text of the same length the same way. Runs in float32 (in-training
+evaluation on a GPU runs under bf16 autocast; results.json says which).
+Writes results_<dataset>_<split>.json and predictions_/samples_<dataset>_<split>.jsonl next to the checkpoint.
 
     python eval.py --ckpt=out/arlm_star_easy/ckpt.pt --split=test
+    python eval.py --ckpt=... --dataset=star/easy_xlm             # another prepared dataset, same vocabulary
     python eval.py --ckpt=... --max_examples=500 --batch_size=250 --temperature=0.0
     python eval.py --ckpt=out/mdlm_shakespeare/ckpt.pt --gen_samples=64 --ref_ckpt=out/arlm_shakespeare/ckpt.pt
     python eval.py --ckpt=... --gen_samples=64 --ref_hf=gpt2-large      # needs `pip install transformers`
+    python eval.py --help                                                # every key, its default, what it does
 """
 import json
 import os
 import sys
 import time
+from contextlib import nullcontext
 
 import torch
 
-from data.loader import Dataset, NanoError, decode
-from train import eval_items, evaluate, inference_setup, load_checkpoint, model_from_checkpoint
+from data.loader import Dataset, NanoError, decode, load_meta
+from engine import (LossSums, check_max_new_tokens, data_dir, dumps, eval_items, evaluate, inference_setup, load_checkpoint,
+                    model_from_checkpoint, noised_loss, print_help, run_main, wants_help)
 
 DEFAULTS = dict(
     ckpt="",  # path to a checkpoint written by train.py
+    dataset="",  # a prepared dataset under data/ ('' = the one the checkpoint was trained on)
     split="test",
     max_examples=0,  # 0 = the whole split
     batch_size=500,
     out_dir="",  # where results go; '' = next to the checkpoint
     gen_samples=0,  # unconditional samples to draw and score (language models); 0 = none
     gen_length=0,  # tokens per sample; 0 = the data's block_size
-    ref_ckpt="",  # a nanoXLM checkpoint (an ARLM on the same data) that scores the samples: generative NLL
+    ref_ckpt="",  # a nanoXLM ARLM checkpoint on the same vocabulary that scores the samples: generative NLL
     ref_hf="",  # or a Hugging Face causal LM name/path (GPT-2 tokenised data only; needs transformers)
     use_ema=True,
     device="auto",
@@ -37,65 +44,94 @@ DEFAULTS = dict(
 
 
 def main(argv: list[str]) -> dict:
+    if wants_help(argv):
+        return print_help(__file__, __doc__, DEFAULTS)
     config, ckpt, model, device = inference_setup(argv, DEFAULTS)
-    data_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", ckpt["config"]["dataset"])
-    data = Dataset(data_dir, config["split"], ckpt["config"]["block_size"])
+    dataset = config["dataset"] or ckpt["config"]["dataset"]
+    path = data_dir(dataset)
+    same_vocabulary(load_meta(path), ckpt["meta"], dataset, config["ckpt"])
+    data = Dataset(path, config["split"], ckpt["config"]["block_size"])
     n = config["max_examples"] or (data.n_items if data.rows else data.n_tokens // data.width)  # whole split
     t0 = time.time()
     preds = []
     r = evaluate(model, data, n, n, config["batch_size"], device, seed=config["seed"], progress=True,
                  predictions=preds)
     seconds = time.time() - t0
-    results = {"ckpt": config["ckpt"], "model": ckpt["model_name"], "step": ckpt["step"], "split": config["split"],
-               "examples": min(n, data.n_items), **r, "seconds": seconds, "model_config": ckpt["model_config"]}
+    name = f"{os.path.normpath(dataset).strip(os.sep).replace(os.sep, '-')}_{config['split']}"
+    results = {"ckpt": config["ckpt"], "model": ckpt["model_name"], "step": ckpt["step"], "dataset": dataset,
+               "split": config["split"], "examples": min(n, data.n_items), **r,
+               "nll_kind": type(model).nll_kind, "precision": "float32", "seconds": seconds,
+               "model_config": ckpt["model_config"]}
     out_dir = config["out_dir"] or os.path.dirname(os.path.abspath(config["ckpt"]))
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=1)
     if preds:
         meta = ckpt["meta"]
-        with open(os.path.join(out_dir, "predictions.jsonl"), "w") as f:
+        with open(os.path.join(out_dir, f"predictions_{name}.jsonl"), "w") as f:
             for prompt, pred, truth, ok in preds:
                 f.write(json.dumps({"prompt": decode(prompt, meta), "text": decode(pred, meta),
                                     "truth": decode(truth, meta), "correct": ok}) + "\n")
     if config["gen_samples"]:
         gen = generative_eval(model, data, config, device, ckpt)
         results.update(gen.pop("stats"))
-        with open(os.path.join(out_dir, "results.json"), "w") as f:
-            json.dump(results, f, indent=1)
-        with open(os.path.join(out_dir, "samples.jsonl"), "w") as f:
+        with open(os.path.join(out_dir, f"samples_{name}.jsonl"), "w") as f:
             for ids in gen["samples"]:
                 f.write(json.dumps({"text": decode(ids, ckpt["meta"]), "ids": ids.tolist()}) + "\n")
         r = {**r, **{k: v for k, v in results.items() if k.startswith(("gen_", "corpus_"))}}
+    results_path = os.path.join(out_dir, f"results_{name}.json")
+    with open(results_path, "w") as f:
+        f.write(dumps(results))
     print(" ".join(f"{k} {v:.4f}" for k, v in r.items()) + f" | {results['examples']} examples in {seconds:.1f}s"
-          f" | {os.path.join(out_dir, 'results.json')}")
+          f" | {results_path}")
     return results
 
 
+def same_vocabulary(meta: dict, trained: dict, dataset: str, ckpt_path: str):
+    """A checkpoint can be evaluated on another dataset only if the ids mean the same tokens."""
+    mine = (meta.get("vocab_size"), meta.get("itos"), meta.get("tokenizer"),
+            [meta.get(k) for k in ("pad", "bos", "eos", "mask")])
+    theirs = (trained.get("vocab_size"), trained.get("itos"), trained.get("tokenizer"),
+              [trained.get(k) for k in ("pad", "bos", "eos", "mask")])
+    if mine != theirs:
+        raise NanoError(f"--dataset={dataset} has another vocabulary (vocab_size, itos, tokenizer or special ids) "
+                        f"than {ckpt_path} was trained on; evaluate it on data made with the same vocabulary")
+
+
 # ----------------------------------------------------------------------------- language-model scores
+def strip_specials(ids: torch.Tensor, meta: dict) -> torch.Tensor:
+    """Only the real text: no pad/bos/eos/mask, no ids past the data's vocabulary (a model's own slots)."""
+    special = torch.tensor([meta[k] for k in ("pad", "bos", "eos", "mask") if meta.get(k) is not None], dtype=torch.long)
+    ids = ids.long()
+    return ids[(ids >= 0) & (ids < meta["vocab_size"]) & ~torch.isin(ids, special)]
+
+
 def unigram_entropy(ids: torch.Tensor) -> float:
     """Entropy (nats) of the token frequencies within one sample: low means repetitive text."""
+    if len(ids) == 0:
+        return 0.0
     p = torch.bincount(ids).double()
     p = p[p > 0] / p.sum()
     return float(-(p * p.log()).sum())
 
 
 @torch.no_grad()
-def score(model, samples: list[torch.Tensor], device, batch_size: int) -> float:
-    """NLL per token of token sequences under a model, through its own collate and loss (exact for an
-    ARLM). Sequences are scored in batches of equal length, since a stream-trained model has no pad."""
-    total, count = 0.0, 0.0
+def score(model, samples: list[torch.Tensor], meta: dict, device, batch_size: int) -> float:
+    """NLL per unit of texts (specials stripped) under an exact-NLL model, through its own collate and loss.
+    Each text gets a start token (the data's bos, else eos, as GPT-2 does) that is context, not scored, so
+    every real token is scored, the first included. Texts are batched by equal length (a stream-trained
+    model has no pad)."""
+    start = meta.get("bos") if meta.get("bos") is not None else meta.get("eos")
+    if start is None:
+        raise NanoError("generative NLL needs a bos or eos id in meta.json to start each text with")
     by_len = {}
     for ids in samples:
-        if len(ids) > 1:
-            by_len.setdefault(len(ids), []).append(ids)
+        if len(ids):
+            by_len.setdefault(len(ids), []).append(torch.cat([torch.tensor([start]), ids]))
+    sums = LossSums()
     for group in by_len.values():
         for i in range(0, len(group), batch_size):
             x = torch.stack(group[i:i + batch_size]).to(device)
-            loss, metrics = model(model.collate(x, torch.zeros(len(x), dtype=torch.long, device=device)))
-            n = float(metrics.get("n_tokens", x.numel()))
-            total, count = total + loss.item() * n, count + n
-    return total / max(count, 1.0)
+            sums.add(*noised_loss(model, model, x, torch.zeros(len(x), dtype=torch.long), 0, nullcontext()))
+    return sums.result(device)["nll"]
 
 
 @torch.no_grad()
@@ -107,49 +143,52 @@ def score_hf(name: str, samples: list[torch.Tensor], meta: dict, device) -> floa
     except ImportError:
         raise NanoError("--ref_hf needs `pip install transformers` (or use --ref_ckpt with one of our ARLMs)")
     ref = AutoModelForCausalLM.from_pretrained(name).to(device).eval()
+    start = meta.get("bos") if meta.get("bos") is not None else meta["eos"]  # GPT-2's <|endoftext|>
     total, count = 0.0, 0
     for ids in samples:
-        if len(ids) > 1:
-            x = ids[None].to(device)
-            total += ref(input_ids=x, labels=x).loss.item() * (len(ids) - 1)
-            count += len(ids) - 1
+        if len(ids):
+            x = torch.cat([torch.tensor([start]), ids])[None].to(device)
+            total += ref(input_ids=x, labels=x).loss.item() * len(ids)  # HF averages over the len(ids) predictions
+            count += len(ids)
     return total / max(count, 1)
 
 
 def generative_eval(model, data: Dataset, config: dict, device, ckpt: dict) -> dict:
     """Unconditional samples -> entropy and generative NLL, next to the same numbers for real text."""
-    n, mc = config["gen_samples"], ckpt["model_config"]
+    n, mc, meta = config["gen_samples"], ckpt["model_config"], ckpt["meta"]
     length = config["gen_length"] or mc["block_size"]
+    check_max_new_tokens(length, mc)
+    ref = None
+    if config["ref_ckpt"]:  # checked before sampling: a wrong scorer should not cost a sampling run
+        ref_ckpt = load_checkpoint(config["ref_ckpt"])
+        ref = model_from_checkpoint(ref_ckpt, config["ref_ckpt"]).to(device).eval()
+        if type(ref).nll_kind != "exact":
+            raise NanoError(f"--ref_ckpt {config['ref_ckpt']} is a '{ref_ckpt['model_name']}' model, whose NLL is "
+                            f"{type(ref).nll_kind}; the scorer must be an autoregressive model (exact NLL)")
+        if ref_ckpt["meta"].get("vocab_size") != meta.get("vocab_size"):
+            raise NanoError(f"--ref_ckpt {config['ref_ckpt']} was trained on another vocabulary")
     samples = []
     g = torch.Generator(device=device).manual_seed(config["seed"])
     for i in range(0, n, config["batch_size"]):
         b = min(config["batch_size"], n - i)
         out = model.generate(torch.zeros(b, 0, dtype=torch.long, device=device),
                              torch.zeros(b, dtype=torch.long, device=device), max_new_tokens=length, generator=g)
-        samples += [row[row >= 0].cpu() for row in out]
+        samples += [strip_specials(row.cpu(), meta) for row in out]
     tokens, _ = data.get(eval_items(data, n)[:n])  # held-out real text: the "corpus" row of XLM Table 2
-    pad = data.pad
-    corpus = [row[row != pad][:length] if pad is not None else row[:length] for row in tokens]
+    corpus = [strip_specials(row, meta)[:length] for row in tokens]
     stats = {"gen_samples": n, "gen_length": length,
              "gen_entropy": sum(map(unigram_entropy, samples)) / max(len(samples), 1),
              "corpus_entropy": sum(map(unigram_entropy, corpus)) / max(len(corpus), 1),
              "gen_mean_len": sum(map(len, samples)) / max(len(samples), 1)}
-    if config["ref_ckpt"]:
-        ref_ckpt = load_checkpoint(config["ref_ckpt"])
-        if ref_ckpt["meta"].get("vocab_size") != ckpt["meta"].get("vocab_size"):
-            raise NanoError(f"--ref_ckpt {config['ref_ckpt']} was trained on another vocabulary")
-        ref = model_from_checkpoint(ref_ckpt, config["ref_ckpt"]).to(device).eval()
-        stats["gen_nll"] = score(ref, samples, device, config["batch_size"])
-        stats["corpus_nll"] = score(ref, corpus, device, config["batch_size"])
+    if ref is not None:
+        stats["gen_nll"] = score(ref, samples, meta, device, config["batch_size"])
+        stats["corpus_nll"] = score(ref, corpus, meta, device, config["batch_size"])
         stats["ref"] = config["ref_ckpt"]
     if config["ref_hf"]:
-        stats["gen_nll_hf"] = score_hf(config["ref_hf"], samples, ckpt["meta"], device)
-        stats["corpus_nll_hf"] = score_hf(config["ref_hf"], corpus, ckpt["meta"], device)
+        stats["gen_nll_hf"] = score_hf(config["ref_hf"], samples, meta, device)
+        stats["corpus_nll_hf"] = score_hf(config["ref_hf"], corpus, meta, device)
     return {"samples": samples, "stats": stats}
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except NanoError as e:
-        sys.exit(f"error: {e}")
+    run_main(main, sys.argv[1:])

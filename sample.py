@@ -6,14 +6,14 @@ Generate from a trained model: the checkpoint alone says which model, its settin
     python sample.py --ckpt=... --unconditional --num_samples=4        # no prompt at all
     python sample.py --ckpt=... --show_history                         # the generation step by step
     python sample.py --ckpt=... --temperature=0.8 --top_k=5            # any sampling setting of the model
+    python sample.py --help                                            # every key, its default, what it does
 """
-import os
 import sys
 
 import torch
 
-from data.loader import Dataset, NanoError, decode, encode
-from train import inference_setup
+from data.loader import Dataset, decode, encode
+from engine import check_max_new_tokens, data_dir, inference_setup, print_help, run_main, wants_help
 
 DEFAULTS = dict(
     ckpt="",  # path to a checkpoint written by train.py
@@ -30,6 +30,8 @@ DEFAULTS = dict(
 
 
 def main(argv: list[str]):
+    if wants_help(argv):
+        return print_help(__file__, __doc__, DEFAULTS)
     config, ckpt, model, device = inference_setup(argv, DEFAULTS)
     meta, mc = ckpt["meta"], ckpt["model_config"]
     n = config["num_samples"]
@@ -40,13 +42,13 @@ def main(argv: list[str]):
     elif config["unconditional"]:
         prompt, prompt_lens = torch.zeros(n, 0, dtype=torch.long), torch.zeros(n, dtype=torch.long)
     else:
-        data_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", ckpt["config"]["dataset"])
-        data = Dataset(data_dir, config["split"], ckpt["config"]["block_size"])
+        data = Dataset(data_dir(ckpt["config"]["dataset"]), config["split"], ckpt["config"]["block_size"])
         tokens, prompt_lens = data.get(range(min(n, data.n_items)))
         prompt, truth = data.split_prompt_target(tokens, prompt_lens)
         prompt = prompt.clamp(min=0)
     max_new = config["max_new_tokens"] or (mc["max_target_len"] if prompt_lens.max() > 0 and mc["max_target_len"]
                                             else mc["block_size"])
+    check_max_new_tokens(max_new, mc, int(prompt_lens.max()) if n else 0)
     g = torch.Generator(device=device).manual_seed(config["seed"])
     out = model.generate(prompt.to(device), prompt_lens.to(device), max_new_tokens=max_new, generator=g,
                          history=config["show_history"])
@@ -64,7 +66,4 @@ def main(argv: list[str]):
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except NanoError as e:
-        sys.exit(f"error: {e}")
+    run_main(main, sys.argv[1:])

@@ -28,7 +28,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from compare_xlm import ensure_venv  # noqa: E402
 from data.loader import Dataset  # noqa: E402
-from train import build_model, data_keys, model_defaults  # noqa: E402
+from engine import build_model, data_keys, model_defaults  # noqa: E402
 
 
 def ours(size: str, batch: int, examples: int, insertions: int, data: Dataset) -> dict:

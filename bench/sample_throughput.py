@@ -21,7 +21,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data.loader import Dataset  # noqa: E402
-from train import build_model, data_keys, load_checkpoint, model_from_checkpoint, model_defaults  # noqa: E402
+from engine import build_model, data_keys, load_checkpoint, model_from_checkpoint, model_defaults  # noqa: E402
 
 SETTINGS = {  # model -> list of Config overrides to time
     "arlm": [{"kv_cache": True}, {"kv_cache": False}],

@@ -50,8 +50,9 @@ def run_with_kills(data_dir: str, work: str, kills: int, max_iters: int, seed: i
                 unreadable += 1
         if steps_at_kill and steps_at_kill[-1] >= max_iters:
             break
-    subprocess.run(train_cmd(data_dir, victim, max_iters, os.path.exists(ckpt)), env=ENV, check=True,
-                   capture_output=True)
+    if not steps_at_kill or steps_at_kill[-1] < max_iters:  # finish the run (a finished one refuses --resume)
+        subprocess.run(train_cmd(data_dir, victim, max_iters, os.path.exists(ckpt)), env=ENV, check=True,
+                       capture_output=True)
     a = torch.load(os.path.join(ref, "ckpt.pt"), weights_only=True)
     b = torch.load(ckpt, weights_only=True)
     same = all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]) and \

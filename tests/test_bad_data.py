@@ -132,8 +132,6 @@ CASES = [
     ("row_width_string", meta(row_width="34"), M + ": row_width must be a positive integer, not '34'"),
     ("max_prompt_len_over_row_width", meta(max_prompt_len=40),
      M + r": max_prompt_len must be an integer in \[0, row_width=34\], not 40"),
-    ("max_lens_sum_over_row_width", meta(max_target_len=10),
-     M + r": max_prompt_len \+ max_target_len = 36 exceeds row_width=34"),
     ("prompt_len_over_row_width", both(meta(max_prompt_len=DELETE), val_prompt_lens(set0(40))),
      P + ": row 0 has prompt length 40 but meta.json's row_width is 34"),
     ("prompt_len_over_max_prompt_len", val_prompt_lens(set0(30)),

@@ -12,6 +12,7 @@ import sys
 import pytest
 import torch
 
+import engine
 import train
 from data.loader import NanoError
 
@@ -130,16 +131,16 @@ def test_checkpoint_safety(star_data, tiny, tmp_path):
     with open(evil, "wb") as f:
         pickle.dump({"model_name": "arlm", "model": Evil()}, f)
     with pytest.raises(NanoError, match="cannot be read: it pickles objects .* could run code; refused"):
-        train.load_checkpoint(evil)
+        engine.load_checkpoint(evil)
     assert not os.path.exists(tmp_path / "pwned")
     # truncated
     data = open(path, "rb").read()
     cut = str(tmp_path / "cut.pt")
     open(cut, "wb").write(data[: len(data) // 2])
     with pytest.raises(NanoError, match=f"checkpoint {cut} cannot be read.*truncated, corrupt"):
-        train.load_checkpoint(cut)
+        engine.load_checkpoint(cut)
     # another shape
-    ckpt = train.load_checkpoint(path)
+    ckpt = engine.load_checkpoint(path)
     ckpt["model_config"]["n_embd"] = 64
     with pytest.raises(NanoError, match="does not fit this model"):
-        train.model_from_checkpoint(ckpt, path)
+        engine.model_from_checkpoint(ckpt, path)

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+import engine
 import train
 from data.loader import Dataset, NanoError
 
@@ -102,20 +103,20 @@ def test_prompt_outside_vocabulary(star_data, tiny, tmp_path):
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(star_data, tiny, tmp_path):
     args = [f"--dataset={star_data()}", f"--out_dir={tmp_path}", *tiny, "--eval_interval=2"]
     train.main(args + ["--max_iters=2"])
-    with pytest.raises(NanoError, match=r"step 3: loss is nan; stopped, .*ckpt.pt keeps the last good state. "
-                                        r"Check learning_rate"):
+    with pytest.raises(NanoError, match=r"step 3: loss is nan; stopped, .*ckpt.pt \(step 2\) keeps the last good state. "
+                                        r"Lower learning_rate"):
         train.main(args + ["--max_iters=6", "--resume", "--learning_rate=1e30", "--warmup_iters=0",
                            "--grad_clip=0.0"])
-    assert train.load_checkpoint(f"{tmp_path}/ckpt.pt")["step"] == 2
+    assert engine.load_checkpoint(f"{tmp_path}/ckpt.pt")["step"] == 2
 
 
 def test_sampler_setting_added_after_the_checkpoint(star_data, tiny, tmp_path):
     train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=1", *tiny])
-    ckpt = train.load_checkpoint(f"{tmp_path}/ckpt.pt")
+    ckpt = engine.load_checkpoint(f"{tmp_path}/ckpt.pt")
     del ckpt["model_config"]["temperature"]  # as if the model file gained this setting later
-    train.save_checkpoint(f"{tmp_path}/old.pt", ckpt)
+    engine.save_checkpoint(f"{tmp_path}/old.pt", ckpt)
     defaults = {"ckpt": "", "device": "cpu", "use_ema": True, "seed": 0}  # sample.py's own keys, trimmed
-    config, ckpt, model, _ = train.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temperature=0.7"], defaults)
+    config, ckpt, model, _ = engine.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temperature=0.7"], defaults)
     assert config["temperature"] == 0.7 and model.config.temperature == 0.7
     with pytest.raises(NanoError, match="unknown config key 'temprature'"):
-        train.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temprature=0.7"], defaults)
+        engine.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temprature=0.7"], defaults)

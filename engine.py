@@ -1,0 +1,527 @@
+"""
+What train.py, sample.py and eval.py share: the configurator, checks on every setting, the device, the
+data path, checkpoints, and evaluation. Each script reads top to bottom and calls into this file; the
+models are in models/<name>.py (their contract: models/README.md).
+"""
+import ast
+import builtins
+import dataclasses
+import difflib
+import errno
+import glob
+import importlib
+import json
+import math
+import os
+import re
+import sys
+import traceback
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from data.loader import Dataset, NanoError
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+# ----------------------------------------------------------------------------- configuration
+def _check_type(key: str, value, default, where: str):
+    if default is None:
+        return value
+    if isinstance(default, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(default, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float))
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise NanoError(f"{where}: {key}={value!r} is a {type(value).__name__}, expected a {type(default).__name__} "
+                        f"(default {default!r})")
+    return value
+
+
+def _unknown(key: str, valid, where: str) -> NanoError:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return NanoError(f"{where}: unknown config key '{key}'{hint}")
+
+
+def model_names() -> list[str]:
+    return sorted(os.path.basename(f)[:-3] for f in glob.glob(os.path.join(ROOT, "models", "*.py"))
+                  if not os.path.basename(f).startswith("_"))
+
+
+def model_module(name: str):
+    """models/<name>.py, imported by file name; a name that is not a file there is refused before import."""
+    if not isinstance(name, str) or name not in model_names():
+        raise NanoError(f"model {name!r} not found: there is no models/{name}.py (have: {', '.join(model_names())})")
+    return importlib.import_module(f"models.{name}")
+
+
+def model_defaults(config: dict) -> dict:
+    """The Config fields of the chosen models/<name>.py with their defaults: the model's own config keys."""
+    return {f.name: f.default for f in dataclasses.fields(model_module(config["model"]).Config)}
+
+
+def _exec_config(path: str, scope: dict):
+    if not os.path.exists(path):
+        raise NanoError(f"config file {path} not found")
+    if os.path.isdir(path):
+        raise NanoError(f"config file {path} is a directory; give a file such as configs/ilm_star_easy.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except UnicodeDecodeError:
+        raise NanoError(f"config file {path} is not UTF-8 text")
+    try:
+        code = builtins.compile(source, path, "exec")
+    except SyntaxError as e:
+        raise NanoError(f"{path}, line {e.lineno}: syntax error: {e.msg}")
+    try:
+        exec(code, scope)
+    except Exception as e:
+        line = [fr.lineno for fr in traceback.extract_tb(e.__traceback__) if fr.filename == path]
+        where = f"{path}, line {line[-1]}" if line else path
+        raise NanoError(f"{where}: {type(e).__name__}: {e}")
+
+
+def get_config(argv: list[str], defaults: dict, extra_defaults=model_defaults) -> dict:
+    """Config files (exec'd) then --key=value overrides (literals), checked against the defaults.
+
+    extra_defaults(config) -> dict gives the keys that depend on the config itself: by default the Config
+    fields of the chosen model. Unknown keys and wrong types are NanoErrors naming the key."""
+    files = [a for a in argv if not a.startswith("--")]
+    overrides = [a[2:] for a in argv if a.startswith("--")]
+    config, set_by = dict(defaults), {}
+    for path in files:
+        scope = dict(config)
+        _exec_config(path, scope)
+        for k, v in scope.items():
+            if k.startswith("_") or callable(v) or type(v).__name__ == "module":
+                continue  # builtins, imports and helpers inside the config file
+            if k not in config or v is not config[k]:
+                config[k], set_by[k] = v, path
+    parsed = {}
+    for item in overrides:
+        key, eq, text = item.partition("=")  # partition: values may contain '='
+        if not eq:
+            text = "True"  # a bare --flag means True
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = text  # a plain string needs no quotes: --dataset=star/hard
+        parsed[key] = value
+    for k, v in parsed.items():  # the engine's own keys first: they may decide the rest (model, ckpt)
+        if k in defaults:
+            config[k] = _check_type(k, v, defaults[k], f"--{k}")
+    extra = extra_defaults(config) if extra_defaults else {}
+    valid = {**extra, **defaults}
+    for k, v in list(config.items()):
+        if k not in valid:
+            raise _unknown(k, valid, set_by.get(k, "config"))
+        if k in set_by:
+            config[k] = _check_type(k, v, valid[k], set_by[k])
+    for k, v in parsed.items():
+        if k not in valid:
+            raise _unknown(k, valid, f"--{k}")
+        config[k] = _check_type(k, v, valid[k], f"--{k}")
+    return {**extra, **config}
+
+
+def print_help(script: str, doc: str, defaults: dict, model: str = ""):
+    """--help: every key with its default and the comment beside it in the source (the script's defaults,
+    then the chosen model's Config fields)."""
+    print(doc.strip() + "\n")
+
+    def keys_of(path: str, keys: dict, title: str):
+        comments = {}
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                m = re.match(r"\s*(\w+)\s*(?::[^=#]*)?=[^#]*?(?:#\s*(.*))?$", line)
+                if m and m.group(1) in keys and m.group(1) not in comments:
+                    comments[m.group(1)] = m.group(2) or ""
+        print(title)
+        for k, v in keys.items():
+            print(f"  --{k}={v!r}".ljust(34) + (f"  # {comments.get(k)}" if comments.get(k) else ""))
+
+    keys_of(script, defaults, f"{os.path.basename(script)} keys (config file or --key=value):")
+    if model:
+        module = model_module(model)
+        keys_of(module.__file__, {f.name: f.default for f in dataclasses.fields(module.Config)},
+                f"\nmodels/{model}.py keys (the data sets vocab_size, the *_id keys and the lengths):")
+
+
+def wants_help(argv: list[str]) -> bool:
+    return any(a in ("-h", "--help", "--help=True") for a in argv)
+
+
+# ----------------------------------------------------------------------------- checks on every setting
+def _positive_int(v):
+    return isinstance(v, int) and v >= 1
+
+
+# key: (holds when, what it must be). Keys a config does not have are skipped, so one table serves the
+# three scripts and every model (n_head, dropout, steps, top_p ... are model keys).
+RULES = {
+    "ema_decay": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "learning_rate": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+    "min_lr": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "grad_clip": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0 (0 = off)"),
+    "warmup_iters": (lambda v: v >= 0, ">= 0"),
+    "max_iters": (lambda v: v >= 1, ">= 1"),
+    "eval_interval": (_positive_int, ">= 1"),
+    "log_interval": (_positive_int, ">= 1"),
+    "ckpt_interval": (lambda v: v >= 0, ">= 0 (0 = eval_interval)"),
+    "batch_size": (_positive_int, ">= 1"),
+    "eval_batch_size": (_positive_int, ">= 1"),
+    "micro_batch_size": (lambda v: v >= 0, ">= 0 (0 = batch_size / world size)"),
+    "eval_examples": (lambda v: v >= 0, ">= 0"),
+    "eval_gen_examples": (lambda v: v >= 0, ">= 0"),
+    "overfit_batches": (lambda v: v >= 0, ">= 0"),
+    "block_size": (_positive_int, ">= 1"),
+    "seed": (lambda v: 0 <= v < 2 ** 32, "in [0, 2^32)"),
+    "lr_schedule": (lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'"),
+    "dtype": (lambda v: v in ("auto", "bfloat16", "float32"),
+              "'auto' (bfloat16 on CUDA, float32 on CPU), 'bfloat16' or 'float32'; float16 would need loss "
+              "scaling, which this loop does not do"),
+    "best_metric": (lambda v: v in ("val_loss", "val_nll", "val_seq_acc", "val_tok_acc"),
+                    "'val_loss', 'val_nll', 'val_seq_acc' or 'val_tok_acc'"),
+    "n_layer": (_positive_int, ">= 1"),
+    "n_head": (_positive_int, ">= 1"),
+    "n_embd": (_positive_int, ">= 1"),
+    "temperature": (lambda v: math.isfinite(v) and v >= 0, ">= 0 (0 = greedy)"),
+    "top_k": (lambda v: v >= 0, ">= 0 (0 = all)"),
+    "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "steps": (_positive_int, ">= 1"),
+    "num_samples": (_positive_int, ">= 1"),
+    "max_examples": (lambda v: v >= 0, ">= 0 (0 = the whole split)"),
+    "max_new_tokens": (lambda v: v >= 0, ">= 0 (0 = the data's length)"),
+    "gen_samples": (lambda v: v >= 0, ">= 0"),
+    "gen_length": (lambda v: v >= 0, ">= 0"),
+}
+
+
+def check_config(config: dict, model_keys: dict | None = None):
+    """Every setting in its range, before anything runs: one line naming the key, its value and the range.
+    A model's own default always passes (MLM's steps=0 means "one position per step", say)."""
+    model_keys = model_keys or {}
+    for key, (ok, what) in RULES.items():
+        if key in model_keys and config.get(key) == model_keys[key] and type(config[key]) is type(model_keys[key]):
+            continue
+        if key in config and config[key] is not None and not ok(config[key]):
+            raise NanoError(f"{key}={config[key]!r} must be {what}")
+    if "n_embd" in config and "n_head" in config and config["n_embd"] % config["n_head"]:
+        raise NanoError(f"n_head={config['n_head']} must divide n_embd={config['n_embd']}")
+    if "out_dir" in config:
+        check_out_dir(config["out_dir"])
+
+
+def check_out_dir(out_dir: str):
+    if not out_dir or not out_dir.strip():
+        raise NanoError("out_dir is empty; set --out_dir=out/<run name>")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NanoError(f"out_dir {out_dir} is a file, not a folder; choose another --out_dir")
+    parent = out_dir
+    while not os.path.exists(parent):  # the nearest folder that exists must let us create the rest
+        parent = os.path.dirname(os.path.abspath(parent))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise NanoError(f"out_dir {out_dir}: {parent} is not writable; choose another --out_dir")
+
+
+def pick_device(name: str) -> str:
+    """'auto' -> cuda when there is one, else cpu; anything else must exist on this machine."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    m = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if m:
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise NanoError(f"device={name!r}: this machine has no CUDA device; use --device=cpu (or auto)")
+        if m.group(1) is not None and int(m.group(1)) >= n:
+            raise NanoError(f"device={name!r}: this machine has {n} CUDA device(s), cuda:0 to cuda:{n - 1}")
+        return name
+    if name == "mps" and torch.backends.mps.is_available():
+        return name
+    if name == "cpu":
+        return name
+    raise NanoError(f"device={name!r} does not exist here; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def autocast_for(device: str, dtype: str):
+    """bf16 autocast on CUDA by default ('auto'), on CPU only when asked (dtype='bfloat16')."""
+    device_type = device.split(":")[0]
+    use = dtype == "bfloat16" or (dtype == "auto" and device_type == "cuda")
+    return (torch.autocast(device_type, dtype=torch.bfloat16) if use else nullcontext()), use
+
+
+def data_dir(dataset: str) -> str:
+    """data/<dataset> (an absolute path is taken as it is)."""
+    return os.path.join(ROOT, "data", dataset)
+
+
+# ----------------------------------------------------------------------------- models and checkpoints
+def data_keys(meta: dict, config: dict) -> dict:
+    """What the data decides for the model: vocabulary, special ids, the longest sequence it will see."""
+    rows = meta["layout"] == "rows"
+    return dict(vocab_size=meta["vocab_size"], pad_id=meta.get("pad"), bos_id=meta.get("bos"),
+                eos_id=meta.get("eos"), mask_id=meta.get("mask"),
+                block_size=meta["row_width"] if rows else config["block_size"],
+                max_prompt_len=meta.get("max_prompt_len", 0), max_target_len=meta.get("max_target_len", 0))
+
+
+def build_model(name: str, model_config: dict) -> torch.nn.Module:
+    module = model_module(name)
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    return module.Model(module.Config(**{k: v for k, v in model_config.items() if k in fields}))
+
+
+def all_finite(*models) -> bool:
+    return all(bool(torch.isfinite(p).all()) for m in models if m is not None for p in m.state_dict().values()
+               if p.is_floating_point())
+
+
+def remove_stale_temp_files(out_dir: str):
+    """A SIGKILL or a full disk mid-write leaves <name>.tmp<pid>; the run holding out_dir's lock removes them."""
+    for path in glob.glob(os.path.join(out_dir, "*.pt.tmp*")):
+        os.remove(path)
+
+
+def save_checkpoint(path: str, state: dict):
+    """Atomic: a reader (or a crash mid-write) only ever sees the old file or the new one, never half."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            old = f"; the previous {os.path.basename(path)} is intact" if os.path.exists(path) else ""
+            raise NanoError(f"no space left writing {path}{old}")
+        raise
+
+
+def load_checkpoint(path: str) -> dict:
+    """Always onto the CPU (the RNG states must stay CPU tensors); weights move with load_state_dict."""
+    if not os.path.exists(path):
+        raise NanoError(f"checkpoint {path} not found")
+    if os.path.isdir(path):
+        raise NanoError(f"checkpoint {path} is a folder; give the file, e.g. {os.path.join(path, 'ckpt.pt')}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch.save's zip archive, or a bare pickle
+        # (which weights_only loading then inspects); a text file, say, is no checkpoint at all
+        raise NanoError(f"checkpoint {path} is not a checkpoint written by train.py (not a torch.save file)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
+    except Exception as e:
+        if "Weights only load failed" in str(e):
+            raise NanoError(f"checkpoint {path} cannot be read: it pickles objects other than tensors and plain "
+                            f"values, which could run code; refused (checkpoints load with weights_only=True)")
+        first = (str(e).splitlines() or [""])[0].split(". ")[0][:120]
+        raise NanoError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); "
+                        f"it is truncated, corrupt or not a nanoXLM checkpoint")
+    if not isinstance(ckpt, dict) or "model_name" not in ckpt or "model" not in ckpt:
+        raise NanoError(f"checkpoint {path} is not a nanoXLM checkpoint (no model_name/model)")
+    return ckpt
+
+
+def load_state(model: torch.nn.Module, state: dict, path: str):
+    state = {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in state.items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = [l.strip() for l in str(e).splitlines()[1:3]]
+        raise NanoError(f"{path} does not fit this model ({'; '.join(first)}): another model, size or vocabulary")
+
+
+def model_from_checkpoint(ckpt: dict, path: str = "checkpoint", use_ema: bool = True) -> torch.nn.Module:
+    model = build_model(ckpt["model_name"], ckpt["model_config"])
+    state = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+    load_state(model, state, path)
+    return model
+
+
+def inference_setup(argv: list[str], defaults: dict):
+    """For sample.py and eval.py: parse --key=value against their defaults plus the checkpoint's model
+    settings (so --temperature=0.8 or --steps=64 reach the sampler), check them, load the model."""
+    cache = {}
+
+    def ckpt_defaults(config: dict) -> dict:
+        if not config.get("ckpt"):
+            raise NanoError("--ckpt=PATH is required (e.g. --ckpt=out/arlm_star_easy/ckpt.pt)")
+        cache["ckpt"] = load_checkpoint(config["ckpt"])
+        # the model file's current defaults under the checkpoint's values: a sampler setting added after
+        # the checkpoint was written can still be chosen on the command line
+        cache["keys"] = {**model_defaults({"model": cache["ckpt"]["model_name"]}), **cache["ckpt"]["model_config"]}
+        return dict(cache["keys"])
+
+    config = get_config(argv, defaults, ckpt_defaults)
+    check_config(config, model_defaults({"model": cache["ckpt"]["model_name"]}))
+    ckpt = cache["ckpt"]
+    device = pick_device(config["device"])
+    ckpt["model_config"] = {k: config[k] for k in cache["keys"]}  # sampling overrides applied
+    model = model_from_checkpoint(ckpt, config["ckpt"], use_ema=config["use_ema"]).to(device).eval()
+    torch.manual_seed(config["seed"])
+    return config, ckpt, model, device
+
+
+def check_max_new_tokens(n: int, model_config: dict, prompt_len: int = 0):
+    """The models' positions are sized for the longest row the data holds: no longer prompt, and no more
+    new tokens, than that."""
+    if prompt_len > model_config["block_size"]:
+        raise NanoError(f"the prompt has {prompt_len} tokens, more than this model's block_size="
+                        f"{model_config['block_size']} (the longest sequence it was trained on)")
+    if n > model_config["block_size"]:
+        raise NanoError(f"max_new_tokens={n} is more than this model's block_size={model_config['block_size']} "
+                        f"(the longest sequence it was trained on); use at most that")
+
+
+# ----------------------------------------------------------------------------- JSON that strict parsers read
+def json_safe(x):
+    """NaN and inf are not JSON: write them as null (a log line must parse everywhere)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    return x
+
+
+def dumps(x) -> str:
+    return json.dumps(json_safe(x), allow_nan=False)
+
+
+# ----------------------------------------------------------------------------- distributed helpers
+def all_reduce_sum(values: list[float], device) -> list[float]:
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def my_share(n: int) -> range:
+    """The items of a fixed n-item evaluation set that this rank evaluates (strided over ranks)."""
+    if dist.is_available() and dist.is_initialized():
+        return range(dist.get_rank(), n, dist.get_world_size())
+    return range(n)
+
+
+# ----------------------------------------------------------------------------- evaluation
+def eval_items(data: Dataset, n: int) -> np.ndarray:
+    """A fixed evaluation set: the first n rows, or n evenly spaced windows of a stream."""
+    n = min(n, data.n_items) if n > 0 else data.n_items
+    return np.arange(n) if data.rows else np.linspace(0, data.n_items - 1, n).astype(np.int64)
+
+
+def noised_loss(model, raw_model, tokens: torch.Tensor, prompt_lens: torch.Tensor, seed: int, ctx):
+    """The model's noise (its collate, with a generator seeded by `seed`) and its loss: training and
+    evaluation both come through here. `model` may be the DDP/compiled wrapper of `raw_model`."""
+    g = torch.Generator(device=tokens.device).manual_seed(seed)
+    batch = raw_model.collate(tokens, prompt_lens.to(tokens.device), generator=g)
+    with ctx:
+        return model(batch)
+
+
+class LossSums:
+    """Sums of the loss and of the NLL over batches, weighted by the counts each batch reports
+    (metrics n_tokens and nll_tokens: models/README.md), all-reduced over ranks at the end."""
+
+    def __init__(self):
+        self.loss = self.count = self.nll = self.nll_count = 0.0
+        self.has_nll = False
+
+    def add(self, loss: torch.Tensor, metrics: dict):
+        n = float(metrics.get("n_tokens", 1.0))
+        self.loss, self.count = self.loss + loss.item() * n, self.count + n
+        if "nll" in metrics:  # only models whose loss gives an NLL (or a bound on it) report one
+            self.has_nll = True
+            m = float(metrics["nll_tokens"])
+            self.nll, self.nll_count = self.nll + float(metrics["nll"]) * m, self.nll_count + m
+
+    def result(self, device) -> dict:
+        loss, count, nll, nll_count, has_nll = all_reduce_sum(
+            [self.loss, self.count, self.nll, self.nll_count, float(self.has_nll)], device)
+        out = {"loss": loss / max(count, 1.0)}
+        if has_nll:
+            out["nll"] = nll / max(nll_count, 1.0)  # per unit (models/README.md): exact or the model's bound
+            out["ppl"] = math.exp(min(out["nll"], 50.0))
+        return out
+
+
+@torch.no_grad()
+def evaluate(model, data: Dataset, n_loss: int, n_gen: int, batch_size: int, device, ctx=nullcontext(),
+             seed: int = 0, progress: bool = False, predictions: list | None = None) -> dict:
+    """Loss over a fixed set with fixed noise; for prompt/target rows, generation accuracy on n_gen prompts.
+    Every rank evaluates its share; sums are all-reduced, so all ranks return the same numbers."""
+    from tqdm import tqdm
+    was_training = model.training
+    model.eval()
+    out = {}
+    if n_loss:
+        items = eval_items(data, n_loss)
+        mine = items[list(my_share(len(items)))]
+        sums = LossSums()
+        for i in tqdm(range(0, len(mine), batch_size), desc="eval loss", disable=not progress, leave=False):
+            tokens, prompt_lens = data.get(mine[i:i + batch_size])
+            sums.add(*noised_loss(model, model, tokens.to(device), prompt_lens, seed + i, ctx))  # fixed noise
+        out.update(sums.result(device))
+    if n_gen and has_prompts(data):
+        items = eval_items(data, n_gen)
+        mine = items[list(my_share(len(items)))]
+        seq_ok, tok_ok, tok_n, n_ex = 0.0, 0.0, 0.0, 0.0
+        for i in tqdm(range(0, len(mine), batch_size), desc="generate", disable=not progress, leave=False):
+            tokens, prompt_lens = data.get(mine[i:i + batch_size])
+            prompt, truth = data.split_prompt_target(tokens, prompt_lens)
+            g = torch.Generator(device=device).manual_seed(seed + i)
+            with ctx:
+                pred = model.generate(prompt.clamp(min=0).to(device), prompt_lens.to(device),
+                                      max_new_tokens=data.meta["max_target_len"], generator=g)
+            pred = pred.cpu()
+            s, t, n = accuracy(pred, truth)
+            seq_ok, tok_ok, tok_n, n_ex = seq_ok + s.sum().item(), tok_ok + t, tok_n + n, n_ex + len(s)
+            if predictions is not None:
+                predictions += [(prompt[j], pred[j], truth[j], bool(s[j])) for j in range(len(s))]
+        seq_ok, tok_ok, tok_n, n_ex = all_reduce_sum([seq_ok, tok_ok, tok_n, n_ex], device)
+        out["seq_acc"] = seq_ok / max(n_ex, 1.0)
+        out["tok_acc"] = tok_ok / max(tok_n, 1.0)
+    model.train(was_training)
+    return out
+
+
+def has_prompts(data: Dataset) -> bool:
+    """Prompt/target rows (star graphs): generation accuracy applies."""
+    return bool(data.rows and data.meta.get("max_target_len", 0) and data.prompt_lens.max() > 0)
+
+
+def accuracy(pred: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+    """pred (B, Lp), truth (B, Lt), both -1 where there is no token. Token accuracy compares position by
+    position over the true target; a sequence is right when every token is and the lengths agree."""
+    L = max(pred.size(1), truth.size(1))
+    pred = torch.nn.functional.pad(pred, (0, L - pred.size(1)), value=-1)
+    truth = torch.nn.functional.pad(truth, (0, L - truth.size(1)), value=-1)
+    real = truth >= 0
+    tok_right = ((pred == truth) & real).sum().item()
+    seq_right = (pred == truth).all(1)  # lengths agree too: -1 must line up with -1
+    return seq_right, float(tok_right), float(real.sum().item())
+
+
+def run_main(main, argv: list[str]):
+    """The scripts' entry point: a NanoError (bad input) is one line on stderr and exit status 1."""
+    try:
+        main(argv)
+    except NanoError as e:
+        sys.exit(f"error: {e}")

@@ -30,7 +30,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from data.loader import Dataset, NanoError, load_meta
-from engine import (all_finite, all_reduce_sum, autocast_for, build_model, check_config, data_dir, data_keys,
+from engine import (_check_type, all_finite, all_reduce_sum, autocast_for, build_model, check_config, data_dir, data_keys,
                     dumps, evaluate, get_config, has_prompts, load_checkpoint, load_state, model_defaults,
                     noised_loss, pick_device, print_help, remove_stale_temp_files, run_main, save_checkpoint,
                     wants_help)
@@ -54,12 +54,12 @@ wandb_run_name = ""  # '' = the out_dir's name
 dataset = "star/easy"  # folder under data/ written by its prepare.py
 block_size = 256  # window length for stream data (rows data brings its own width)
 # model: the name of a file in models/; its Config fields are config keys too (n_layer, n_embd, ...).
-# The default run is ILM on star_easy, phase 1 of configs/ilm_star_easy.py (the model file's 4L/64 network)
+# The default run is ILM on star_easy, configs/ilm_star_easy.py (the model file's 4L/64 network)
 model = "ilm"
 # optimisation
 batch_size = 32  # examples per optimizer step, all ranks and micro-steps together
 micro_batch_size = 0  # examples per rank per forward; 0 = batch_size // world_size (no accumulation)
-max_iters = 20000  # the last step (of the first phase, when there are phases)
+max_iters = 24000  # the last step
 learning_rate = 3e-3
 min_lr = 3e-4  # cosine decays to this
 lr_schedule = "cosine"  # 'cosine' or 'constant' (both after a linear warmup)
@@ -70,7 +70,9 @@ beta2 = 0.99
 grad_clip = 1.0  # 0 = off
 ema_decay = 0.0  # > 0 keeps an EMA of the weights, used for eval and saved
 overfit_batches = 0  # > 0: train on this many fixed batches (the XLM paper's debug=overfit)
-phases = []  # later phases of one run: dicts of PHASE_KEYS, each with the max_iters it ends at (see below)
+# later phases of one run: dicts with the step they start at and the PHASE_KEYS they change. The default is
+# configs/ilm_star_easy.py's phase 2: twice the batch, the cosine restarted at 6e-4, an EMA of the weights
+phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
 # system
 device = "auto"  # 'auto', 'cpu', 'cuda', 'cuda:1', ...
 dtype = "auto"  # autocast: 'auto' = bfloat16 on CUDA, float32 on CPU; 'bfloat16' also on CPU; 'float32' = off
@@ -78,44 +80,45 @@ compile = False  # torch.compile the model
 seed = 1337
 # -----------------------------------------------------------------------------
 DEFAULTS = {k: v for k, v in globals().items() if not k.startswith("_") and isinstance(v, (bool, int, float, str, list))}
-# A phase changes these keys from the step the previous phase ended at (each phase = the config + its own
-# dict, as if the run were resumed there with those --key=value overrides).
-PHASE_KEYS = ("max_iters", "batch_size", "micro_batch_size", "learning_rate", "min_lr", "lr_schedule",
-              "warmup_iters", "weight_decay", "ema_decay")
+# A phase starts at step `start` and changes some of these keys; it keeps what earlier phases set. Its
+# warmup and cosine run over the phase itself (from its start to the next phase's start, or max_iters).
+PHASE_KEYS = ("batch_size", "micro_batch_size", "learning_rate", "min_lr", "lr_schedule", "warmup_iters",
+              "weight_decay", "ema_decay")
 
 
 def check_phases(config: dict) -> list[dict]:
-    """The settings of every phase: phase 0 is the config itself; each later one the config + its dict."""
-    out, end = [config], config["max_iters"]
+    """The settings of every phase that starts before max_iters: phase 0 is the config itself (start 0);
+    each later one is the one before it + its dict. 'end' is where the phase's LR schedule ends."""
+    plan, start = [{**config, "start": 0}], 0
     for i, phase in enumerate(config["phases"]):
         where = f"phases[{i}]"
-        if not isinstance(phase, dict) or "max_iters" not in phase:
-            raise NanoError(f"{where} must be a dict with the max_iters it ends at, e.g. "
-                            f"dict(max_iters=24000, batch_size=64)")
-        bad = [k for k in phase if k not in PHASE_KEYS]
+        if not isinstance(phase, dict) or not isinstance(phase.get("start"), int):
+            raise NanoError(f"{where} must be a dict with the step it starts at, e.g. dict(start=20000, batch_size=64)")
+        bad = [k for k in phase if k not in PHASE_KEYS + ("start",)]
         if bad:
             raise NanoError(f"{where}: {bad[0]!r} cannot change within a run; a phase sets {', '.join(PHASE_KEYS)}")
-        merged = {**config, **{k: engine_type(k, v, where) for k, v in phase.items()}, "phases": []}
+        if phase["start"] <= start:
+            raise NanoError(f"{where}: start={phase['start']} must come after the previous phase's start {start}")
+        start = phase["start"]
+        merged = {**plan[-1], **{k: _check_type(k, v, DEFAULTS[k], where) for k, v in phase.items() if k != "start"},
+                  "start": start}
         check_config(merged, model_defaults(config))
-        if merged["max_iters"] <= end:
-            raise NanoError(f"{where}: max_iters={merged['max_iters']} must be after the previous phase's end {end}")
-        out.append(merged)
-        end = merged["max_iters"]
-    return out
+        if start < config["max_iters"]:  # a phase after max_iters is not reached (a short test run, say)
+            plan.append(merged)
+    for phase, nxt in zip(plan, plan[1:] + [None]):
+        phase["end"] = nxt["start"] if nxt else config["max_iters"]
+    return plan
 
 
-def engine_type(key: str, value, where: str):
-    from engine import _check_type
-    return _check_type(key, value, DEFAULTS[key], where)
-
-
-def get_lr(step: int, C) -> float:
-    if step < C.warmup_iters:
-        return C.learning_rate * (step + 1) / C.warmup_iters
-    if C.lr_schedule == "constant":
-        return C.learning_rate
-    progress = min(1.0, (step - C.warmup_iters) / max(1, C.max_iters - C.warmup_iters))
-    return C.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (C.learning_rate - C.min_lr)
+def get_lr(step: int, P) -> float:
+    """Linear warmup, then cosine (or constant) to min_lr, both within the phase [P.start, P.end)."""
+    step = step - P.start
+    if step < P.warmup_iters:
+        return P.learning_rate * (step + 1) / P.warmup_iters
+    if P.lr_schedule == "constant":
+        return P.learning_rate
+    progress = min(1.0, (step - P.warmup_iters) / max(1, P.end - P.start - P.warmup_iters))
+    return P.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (P.learning_rate - P.min_lr)
 
 
 def batch_items(data: Dataset, C, step: int) -> np.ndarray:
@@ -169,7 +172,7 @@ def main(argv: list[str]) -> dict:
     check_config(config, model_defaults(config))
     plan = check_phases(config)
     C = SimpleNamespace(**config)
-    last_step = plan[-1]["max_iters"]
+    last_step = C.max_iters
     device = pick_device(C.device)
     # DDP from torchrun's environment
     ddp = int(os.environ.get("RANK", -1)) != -1
@@ -234,7 +237,7 @@ def main(argv: list[str]) -> dict:
                                         for k in sorted(changed)))
         if ckpt["step"] >= last_step:
             raise NanoError(f"{ckpt_path} is at step {ckpt['step']}, already at max_iters={last_step}; "
-                            f"raise --max_iters (or add a phase) to train further")
+                            f"raise --max_iters to train further")
         load_state(raw_model, ckpt["model"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])  # moves its state onto the parameters' device
         step, saved = ckpt["step"], (ckpt["step"], ckpt_path)
@@ -341,7 +344,7 @@ def main(argv: list[str]) -> dict:
     result, tokens_seen, t_last, step_last, first_step_s, stopping = {}, 0, time.time(), step, None, False
     raw_model.train()
     while step < last_step and not stopping:
-        P = SimpleNamespace(**next(p for p in plan if step < p["max_iters"]))  # this step's phase
+        P = SimpleNamespace(**[p for p in plan if p["start"] <= step][-1])  # this step's phase
         if P.ema_decay > 0 and ema_model is None:  # an EMA switched on by a phase starts from the weights
             ema_model = copy.deepcopy(raw_model).requires_grad_(False)
         micro = P.micro_batch_size or P.batch_size // world

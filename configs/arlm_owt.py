@@ -14,6 +14,7 @@ dropout = 0.0
 batch_size = 512
 micro_batch_size = 64
 max_iters = 1_000_000  # MDLM trains LM1B/OWT for 1M steps at batch 512
+phases = []  # one phase (the default run has two)
 learning_rate = 3e-4
 min_lr = 3e-4
 lr_schedule = "constant"  # MDLM: linear warmup then constant

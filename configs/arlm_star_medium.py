@@ -10,6 +10,7 @@ n_head = 4
 n_embd = 128
 batch_size = 64
 max_iters = 2000
+phases = []  # one phase (the default run has two)
 learning_rate = 1e-3
 min_lr = 1e-4
 weight_decay = 0.1

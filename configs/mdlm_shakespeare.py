@@ -14,6 +14,7 @@ n_embd = 128
 dropout = 0.1  # 1.3M training tokens: small enough to overfit
 batch_size = 16
 max_iters = 2000
+phases = []  # one phase (the default run has two)
 learning_rate = 1e-3
 min_lr = 1e-4
 weight_decay = 0.1

@@ -15,6 +15,7 @@ n_head = 4
 n_embd = 128
 batch_size = 64
 max_iters = 3000  # a masked model sees ~half the canvas as targets per step: it needs more steps than ARLM
+phases = []  # one phase (the default run has two)
 learning_rate = 1e-3
 min_lr = 1e-4
 weight_decay = 0.1

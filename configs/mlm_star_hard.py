@@ -11,6 +11,7 @@ n_head = 6
 n_embd = 192
 batch_size = 64
 max_iters = 20000  # long paths take many more steps to plan than easy/medium
+phases = []  # one phase (the default run has two)
 learning_rate = 1e-3
 min_lr = 1e-4
 weight_decay = 0.1

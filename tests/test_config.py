@@ -82,9 +82,16 @@ def test_every_shipped_config_loads(name):
     assert c["model"] == name.split("_")[0] and c["out_dir"].startswith("out/")
 
 
-def test_the_default_run_is_ilm_star_easy_phase_1():
-    # README: a bare `python train.py` trains what configs/ilm_star_easy.py's phase 1 trains
+def test_the_default_run_is_ilm_star_easy():
+    # README: a bare `python train.py` trains what configs/ilm_star_easy.py trains (both phases)
     bare = train.get_config([], train.DEFAULTS)
     easy = train.get_config([os.path.join(CONFIGS, "ilm_star_easy.py")], train.DEFAULTS)
     skip = {"out_dir", "eval_interval", "best_metric"}  # where it writes and what it keeps, not what it learns
     assert {k: v for k, v in bare.items() if k not in skip} == {k: v for k, v in easy.items() if k not in skip}
+
+
+@pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONFIGS, "*.py"))))
+def test_every_shipped_config_sets_its_phases(name):
+    # the default run has a second phase; a config that left `phases` out would inherit it unnoticed
+    with open(os.path.join(CONFIGS, name)) as f:
+        assert any(line.startswith("phases = ") for line in f), f"{name} must set phases (phases = [] for one)"

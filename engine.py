@@ -220,8 +220,6 @@ def check_config(config: dict, model_keys: dict | None = None):
             raise NanoError(f"{key}={config[key]!r} must be {what}")
     if "n_embd" in config and "n_head" in config and config["n_embd"] % config["n_head"]:
         raise NanoError(f"n_head={config['n_head']} must divide n_embd={config['n_embd']}")
-    if "out_dir" in config:
-        check_out_dir(config["out_dir"])
 
 
 def check_out_dir(out_dir: str):

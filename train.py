@@ -30,10 +30,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from data.loader import Dataset, NanoError, load_meta
-from engine import (_check_type, all_finite, all_reduce_sum, autocast_for, build_model, check_config, data_dir, data_keys,
-                    dumps, evaluate, get_config, has_prompts, load_checkpoint, load_state, model_defaults,
-                    noised_loss, pick_device, print_help, remove_stale_temp_files, run_main, save_checkpoint,
-                    wants_help)
+from engine import (_check_type, all_finite, all_reduce_sum, autocast_for, build_model, check_config,
+                    check_out_dir, data_dir, data_keys, dumps, evaluate, get_config, has_prompts, load_checkpoint,
+                    load_state, model_defaults, noised_loss, pick_device, print_help, remove_stale_temp_files,
+                    run_main, save_checkpoint, wants_help)
 
 # ----------------------------------------------------------------------------- default config
 # I/O
@@ -170,6 +170,7 @@ def main(argv: list[str]) -> dict:
     t_start = time.time()
     config = get_config(argv, DEFAULTS)
     check_config(config, model_defaults(config))
+    check_out_dir(config["out_dir"])
     plan = check_phases(config)
     C = SimpleNamespace(**config)
     last_step = C.max_iters
@@ -398,7 +399,7 @@ def main(argv: list[str]) -> dict:
                 best is None or (value > best if "acc" in C.best_metric else value < best))
             if master:
                 pbar.write(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in result.items()))
-            write_log({"step": step, **result})
+            write_log({"step": step, **result, "t": time.time() - t_start})  # t: seconds since this process began
             best = value if better else best
             checkpoint(ckpt_path, result)  # first: a kill between the two writes leaves a resumable run
             saved = (step, ckpt_path)

@@ -1,0 +1,83 @@
+"""
+One row of the star-graph results table: train a config with one command, evaluate it on the test split,
+and write everything the table needs into bench/results/star/<config>_seed<seed>.json (the command, its
+wall time, the machine, the validation curve with elapsed time, the test numbers). The README table is
+made from these files by bench/star_table.py; nothing in it is typed by hand.
+
+    OMP_NUM_THREADS=1 python bench/star_row.py configs/ilm_star_easy.py --seed=1337
+    OMP_NUM_THREADS=1 python bench/star_row.py configs/ilm_star_easy.py --seed=2
+    python bench/star_row.py configs/ilm_star_easy.py --seed=2 --resume     # after a stop: continue the run
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
+            "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config")
+    ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--resume", action="store_true", help="continue out/<config>_seed<seed> (a stopped row)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "star"))
+    args = ap.parse_args()
+    name = os.path.basename(args.config).removesuffix(".py")
+    out_dir = os.path.join("out", f"{name}_seed{args.seed}")
+    cmd = [sys.executable, "train.py", args.config, f"--seed={args.seed}", f"--out_dir={out_dir}"]
+    shown = f"python train.py {args.config} --seed={args.seed}"
+    t0 = time.time()
+    r = subprocess.run(cmd + (["--resume"] if args.resume else []), cwd=ROOT)
+    if r.returncode:
+        sys.exit(f"error: training failed (exit {r.returncode}); fix it and rerun with --resume")
+    wall = time.time() - t0
+    ckpt = os.path.join(out_dir, "ckpt.pt")
+    t1 = time.time()
+    subprocess.run([sys.executable, "eval.py", f"--ckpt={ckpt}", "--split=test"], cwd=ROOT, check=True)
+    eval_s = time.time() - t1
+    with open(os.path.join(ROOT, out_dir, "log.jsonl")) as f:
+        log = [json.loads(l) for l in f if l.strip()]
+    header = next(r for r in log if "config" in r)
+    dataset = header["config"]["dataset"]
+    with open(os.path.join(ROOT, out_dir, f"results_{dataset.replace('/', '-')}_test.json")) as f:
+        test = json.load(f)
+    # the curve: each evaluation with the training seconds before it (a resumed run adds its segments)
+    curve, offset, last_t = [], 0.0, 0.0
+    for rec in log:
+        if "config" in rec:
+            offset += last_t
+            last_t = 0.0
+        elif "val_loss" in rec:
+            last_t = rec.get("t", last_t)
+            curve.append({"step": rec["step"], "train_s": round(offset + last_t, 1),
+                          **{k: rec[k] for k in ("val_loss", "val_nll", "val_seq_acc", "val_tok_acc") if k in rec}})
+    wall = sum(rec["wall_s"] for rec in log if "done" in rec)  # every process of the run, resumed ones too
+    row = {"config": args.config, "name": name, "model": test["model"], "dataset": dataset, "seed": args.seed,
+           "command": shown, "eval_command": f"python eval.py --ckpt={ckpt} --split=test",
+           "wall_s": round(wall, 1), "resumed": args.resume, "eval_s": round(eval_s, 1), "machine": machine(),
+           "git": header.get("git"), "date": time.strftime("%Y-%m-%d"), "steps": test["step"],
+           "test_seq_acc": test["seq_acc"], "test_tok_acc": test["tok_acc"], "test_nll": test.get("nll"),
+           "nll_kind": test.get("nll_kind"), "test_examples": test["examples"], "curve": curve}
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"{name}_seed{args.seed}.json")
+    with open(path, "w") as f:
+        json.dump(row, f, indent=1)
+    print(f"{name} seed {args.seed}: test {100 * row['test_seq_acc']:.2f} / {100 * row['test_tok_acc']:.2f} "
+          f"in {wall / 60:.1f} min -> {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,9 +6,14 @@ RoFormer) instead of learned ones and PyTorch's fused attention (SDPA). In the X
 it is the baseline that insertion and masked models are compared with; on star graphs it has to pick the
 branch at the junction before it has seen where the path leads, which is why it fails there.
 
-This file is also the reference for the model contract (../shared/DESIGN.md §1): Config, Model(config),
-model(batch) -> (loss, metrics), Model.collate(tokens, prompt_lens, generator) -> batch and
+This file is also the reference for the model contract (models/README.md): Config, Model(config),
+model(batch) -> (loss, metrics), Model.nll_kind, Model.collate(tokens, prompt_lens, generator) -> batch and
 Model.generate(prompt, prompt_lens, max_new_tokens, generator) -> tokens. Copy it to start a new model.
+
+The NLL unit (models/README.md): the NLL of a row's target tokens plus one end-of-sequence event, divided by
+(target tokens + 1). Here that is exact: the loss sums -log p over the target tokens and the eos that ends
+them (the data's own eos, or the one collate appends) and divides by their count. A leading bos is context,
+not a target; a stream window has no end, and each token after its first is one unit.
 """
 import math
 from dataclasses import dataclass
@@ -99,6 +104,8 @@ class Block(nn.Module):
 
 
 class Model(nn.Module):
+    nll_kind = "exact"  # the loss is the NLL itself (models/README.md: "exact", "bound" or "none")
+
     def __init__(self, config: Config):
         super().__init__()
         c = self.config = config
@@ -138,31 +145,42 @@ class Model(nn.Module):
     # ------------------------------------------------------------------------- training
     def collate(self, tokens: torch.Tensor, prompt_lens: torch.Tensor, generator=None) -> dict:
         """Clean rows (B, T) -> next-token inputs and targets. Rows end in pad; we write eos where the row
-        ends (unless the data already put one there) so the model learns to stop. A stream window (no pad)
-        is used as it is. The loss covers target tokens only: prompts are given, not predicted."""
+        ends (unless the data already put one there) so the model learns to stop, and an unconditional row
+        that does not start with bos gets one, so that its first token is predicted too. A stream window
+        (no pad) is used as it is: its first token is context. The loss covers target tokens (and the eos
+        after them) only: prompts are given, not predicted."""
         B, T = tokens.shape
-        seq = F.pad(tokens, (0, 1), value=self.pad_id)  # (B, T+1): room for eos
-        lens = (tokens != self.pad_id).sum(1) if self.config.pad_id is not None else torch.full_like(prompt_lens, T)
+        rows_data = self.config.pad_id is not None
         rows = torch.arange(B, device=tokens.device)
-        last = tokens[rows, (lens - 1).clamp(min=0)]
-        add_eos = (last != self.eos_id) & (self.config.pad_id is not None)
+        lens = (tokens != self.pad_id).sum(1) if rows_data else torch.full_like(prompt_lens, T)
+        add_bos = (prompt_lens == 0) & (tokens[:, 0] != self.bos_id) & rows_data  # (B,)
+        shifted = F.pad(tokens, (1, 1), value=self.pad_id)
+        shifted[:, 0] = self.bos_id
+        seq = torch.where(add_bos[:, None], shifted, F.pad(tokens, (0, 2), value=self.pad_id))  # (B, T+2)
+        lens = lens + add_bos.long()
+        first = prompt_lens.clamp(min=1)  # (B,) index of the first predicted token: after the prompt or bos
+        last = seq[rows, (lens - 1).clamp(min=0)]
+        # the data's eos already ends the row (a lone bos is not one, even where bos == eos, as in GPT-2)
+        add_eos = ((last != self.eos_id) | (lens <= first)) & rows_data
         seq[rows[add_eos], lens[add_eos]] = self.eos_id
         lens = lens + add_eos.long()
+        seq = seq[:, :T + 1 + int(add_bos.any())]  # no column for a bos no row needs
         x, y = seq[:, :-1], seq[:, 1:]  # position j predicts token j+1
-        j1 = torch.arange(1, T + 1, device=tokens.device)[None, :]  # index of the predicted token
-        # the first token of an unconditional row (bos, or a window's first token) is context, not a target
-        target = (j1 >= prompt_lens.clamp(min=1)[:, None]) & (j1 < lens[:, None])
+        j1 = torch.arange(1, seq.size(1), device=tokens.device)[None, :]  # index of the predicted token
+        target = (j1 >= first[:, None]) & (j1 < lens[:, None])  # target tokens + the eos: L + 1 per row
         return {"x": x, "y": torch.where(target, y, -1)}
 
     def forward(self, batch: dict):
         x, y = batch["x"], batch["y"]  # (B, T), (B, T) with -1 where nothing is predicted
         pos = torch.arange(x.size(1), device=x.device)[None, :]
         logits = self.head(self.trunk(x, pos))  # (B, T, V)
-        # NLL of the next token, summed over the target positions, divided by their count (exact NLL/token)
+        # NLL of the next token, summed over the target positions, divided by their count: the exact NLL per
+        # unit (target tokens + the end per row; every token but the first of a stream window)
         n_tokens = (y >= 0).sum()
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1), ignore_index=-1,
                                reduction="sum") / n_tokens.clamp(min=1)
-        return loss, {"n_tokens": n_tokens.detach().float()}
+        n = n_tokens.detach().float()
+        return loss, {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n}
 
     # ------------------------------------------------------------------------- sampling
     def pick(self, logits: torch.Tensor, generator=None) -> torch.Tensor:

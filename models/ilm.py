@@ -32,6 +32,11 @@ own id); prompt slots are excluded from the softmax by construction, not left fo
 avoid; the stop head is one sigmoid logit (the same as XLM's two-class softmax); the default sampler is
 fully greedy (the most likely gap, then its most likely token), which on a half-trained star_easy model
 scored 47% sequence accuracy where XLM's top-2 gap sampling scored 37% and a joint argmax 44%.
+
+The NLL unit (models/README.md): the NLL of a row's target tokens plus one end-of-sequence event, divided by
+(target tokens + 1). ILM reports an upper bound on it (forward(), below): the end is the stop decision;
+a trailing data eos is inserted like any token (the data's rows end in it) but counts as the end, not as
+a target token; a leading bos is the SEP slot. A stream window has no end: each inserted token is a unit.
 """
 import math
 from dataclasses import dataclass
@@ -131,6 +136,8 @@ def pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, gen
 
 
 class Model(nn.Module):
+    nll_kind = "bound"  # the NLL metric is an upper bound on the NLL (models/README.md)
+
     def __init__(self, config: Config):
         super().__init__()
         c = self.config = config
@@ -196,7 +203,9 @@ class Model(nn.Module):
         is the slot of x whose gap the dropped token tokens[b, j] falls into (-1 when kept) and weight[b, j]
         = 1/n. Summing weight over equal (gap, token) pairs gives the joint q(gap, token) = count / n; a
         dense (B, W, V) tensor would not fit for GPT-2 vocabularies. An unconditional row (prompt_len 0)
-        is all target, except a leading bos, which simply is the SEP slot (as ARLM takes it as context)."""
+        is all target, except a leading bos, which simply is the SEP slot (as ARLM takes it as context).
+        n_units (B,) are the row's NLL units: its L target tokens + 1 for the end (the stop), where a trailing
+        data eos is the end, not a target token; stream windows (no pad) have no end, L units."""
         B, T = tokens.shape
         dev = tokens.device
         c = self.config
@@ -223,10 +232,15 @@ class Model(nn.Module):
         x = x[:, :W]
         x[:, 0] = self.cls_id
         x.scatter_(1, (prompt_lens + 1)[:, None], self.sep_id)
+        if c.pad_id is not None:  # rows: + 1 for the end, unless a trailing data eos already is it
+            last = tokens.gather(1, (start + L - 1).clamp(min=0, max=T - 1)[:, None]).squeeze(1)
+            n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long()  # (B,)
+        else:
+            n_units = L
         return {"x": x, "n_real": n_real, "first_gap": prompt_lens + 1,  # (B, W), (B,), (B,) slot of SEP
                 "gap": torch.where(dropped, slot, -1), "tok": tokens,  # (B, T), (B, T): the sparse target
                 "weight": dropped.float() / n.clamp(min=1)[:, None],  # (B, T) 1/n per dropped token
-                "stop": (n == 0).float(), "n_target": L}  # (B,), (B,)
+                "stop": (n == 0).float(), "n_target": L, "n_units": n_units}  # (B,), (B,), (B,)
 
     def forward(self, batch: dict):
         x, gap, tok, weight = batch["x"], batch["gap"], batch["tok"], batch["weight"]
@@ -245,19 +259,20 @@ class Model(nn.Module):
         example_loss = ce + stop_loss  # (B,)
         # Divided by the fixed count B (per example, then the mean: XLM's normalisation).
         loss = example_loss.mean()
-        # NLL bound. With n ~ U{0..L} and a uniformly random drop set, the kept set is a uniform random
-        # point of a uniformly random insertion order, and q is exactly the distribution of the next
-        # insertion. Summing the loss over the L+1 values of n gives E_order[-log p(x, order)], so
-        #   -log p(x) <= (L+1) * E_n[ example_loss - H(q) ]      (Jensen over the latent order)
-        # The CE term is the per-step insertion NLL, the stop BCE the continue/stop decisions; H(q) is the
-        # entropy of the order and needs the counts of equal (gap, token) pairs.
-        key = torch.where(weight > 0, gap * V + tok, -1)  # (B, T)
-        count = ((key[:, :, None] == key[:, None, :]) & (weight[:, None, :] > 0)).sum(-1)  # (B, T)
-        entropy = -(weight * (count * weight).clamp(min=1e-12).log()).sum(1)  # (B,) H(q)
-        L = batch["n_target"]
-        nll_bound = ((L + 1) * (example_loss - entropy)).sum() / L.sum().clamp(min=1)  # per target token
+        # NLL bound. Generating x (L target tokens) is a path: L insertions, each a "continue" and a (gap,
+        # token), then "stop". The L! orders in which x's positions can be inserted are L! different paths
+        # (a path records where each token went, so it gives back the order) and all of them end in x, so
+        #   p(x) = sum_order p(path) = L! E_order[p(path)],  order ~ uniform over the L! orders
+        #   -log p(x) <= E_order[-log p(path)] - log L!          (Jensen: -log E[.] <= E[-log .])
+        # In a uniform order the state after k insertions is a uniform k-subset of the positions and the
+        # next insertion a uniform one of the n = L-k missing: exactly collate's draw, and its example_loss is
+        # that step's -log p(continue) - E[log p(gap, token)] (or -log p(stop) at n = 0). Summed over the L+1
+        # values of n ~ U{0..L}: E_order[-log p(path)] = (L+1) E_n[example_loss]. So per row, unbiased:
+        L = batch["n_target"].float()  # (B,)
+        bound = (L + 1) * example_loss - torch.lgamma(L + 1)  # (B,) -log L! = -lgamma(L+1)
+        nll_bound = bound.sum() / batch["n_units"].sum().clamp(min=1)  # per unit: target tokens + the end
         return loss, {"ce": ce.mean().detach(), "stop_loss": stop_loss.mean().detach(),
-                      "nll": nll_bound.detach(), "nll_tokens": L.sum().detach().float(),  # eval: NLL bound per token
+                      "nll": nll_bound.detach(), "nll_tokens": batch["n_units"].sum().detach().float(),
                       "n_tokens": torch.tensor(float(B), device=x.device)}
 
     # ------------------------------------------------------------------------- sampling

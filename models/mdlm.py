@@ -10,7 +10,7 @@ continuous-time, absorbing-state case of D3PM (Austin et al. 2021). What changes
 - SUBS parameterisation: the mask token gets logit -inf (the model never predicts "still masked") and an
   unmasked position copies its input, so it costs nothing; the loss is the CE of the masked tokens weighted
   by -alpha'_t / (1 - alpha_t) = 1/t, summed over the canvas (below), divided by the fixed number of
-  target positions: an upper bound on the NLL per token, so exp(loss) bounds the perplexity;
+  units (below): an upper bound on the NLL per unit, so exp(loss) bounds the perplexity;
 - the sampler starts from all-mask and walks t from 1 to ~0: going from t to s < t each masked position is
   revealed with probability (t - s)/t, by a draw from p(x0) in float64 (float32 Gumbel draws lower the
   diversity); the network only runs again on rows where something was revealed (MDLM's "cache": with no
@@ -18,14 +18,22 @@ continuous-time, absorbing-state case of D3PM (Austin et al. 2021). What changes
 Time conditioning (adaLN, as in DiT) is an option, off by default as in MDLM.
 
 The canvas. A masked model fills a fixed number of positions, so it must also learn where its target
-ends. Each row is the prompt followed by a canvas of `max_target_len` positions (the whole `block_size`
-window when the data has no prompts): the target, then pad. The pads inside the canvas are targets like
-any token (predicting pad is how the model says "the target is over"), so the bound is on
--log p(target, its length). It is divided by the target tokens plus one for the end (the first pad, when
-the canvas has room for it): the count ARLM divides its NLL of target + eos by, so the two perplexities
-compare. Rows whose prompt is shorter than the longest in the batch end with positions outside their
-canvas, which attention ignores. Prompt tokens are never masked and always visible.
-generate(max_new_tokens=L) fills a canvas of L positions and returns it up to the first pad.
+ends. Each row is the prompt followed by a canvas of `max_target_len + 1` positions (`block_size + 1` when
+the data has no prompts; exactly the `block_size` window for stream data, which has no pad): the target,
+then pad. The pads are targets like any token (predicting pad is how the model says "the target is
+over"), and the one extra position means every target, even the longest, is followed by at least one pad.
+Rows whose prompt is shorter than the longest in the batch end with positions outside their canvas, which
+attention ignores. Prompt tokens are never masked and always visible.
+
+The NLL unit (models/README.md): the NLL of a row's target tokens plus one end-of-sequence event, divided by
+(target tokens + 1). The canvas is a one-to-one image of (target, its end), so the bound on -log p(canvas)
+bounds the NLL of the target and its end: the end event (the first pad, or the data's own eos) is a canvas
+position and so in the numerator, never assumed free. Every other canvas position is there too (a leading
+bos of an unconditional row, the pads after the first): predicting them costs >= 0, so the bound only gets
+looser, by about nothing once they are learned. The divisor counts the target tokens (not a leading bos,
+not a trailing data eos, which is the end) + 1 per row; a stream window has no end, each of its tokens is a unit.
+generate(max_new_tokens=L) fills a canvas of L + 1 positions (L for stream data) and returns at most L
+tokens, up to the first pad.
 """
 import math
 from dataclasses import dataclass
@@ -46,7 +54,7 @@ class Config:
     mask_id: Optional[int] = None  # None: the data has no mask token; we take the id vocab_size
     block_size: int = 256  # the longest row (or stream window) the data holds
     max_prompt_len: int = 0
-    max_target_len: int = 0  # the canvas length; 0 = block_size (unconditional rows, stream windows)
+    max_target_len: int = 0  # the canvas is this + 1 (room for the end); 0 = block_size (unconditional rows)
     # network
     n_layer: int = 4
     n_head: int = 4
@@ -132,6 +140,8 @@ class TimeEmbedding(nn.Module):
 
 
 class Model(nn.Module):
+    nll_kind = "bound"  # the loss is an upper bound on the NLL (models/README.md)
+
     def __init__(self, config: Config):
         super().__init__()
         c = self.config = config
@@ -139,7 +149,9 @@ class Model(nn.Module):
         # the data's mask token when it has one (star: <mask>), else a new id past its vocabulary
         self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
         self.n_vocab = max(c.vocab_size, self.mask_id + 1)
-        self.canvas_len = c.max_target_len if c.max_target_len > 0 else c.block_size
+        self.rows_data = c.pad_id is not None  # rows end in pad; stream windows (no pad) have no end
+        # the longest target, + 1 so that even it is followed by a pad: its end (stream windows: the window)
+        self.canvas_len = (c.max_target_len if c.max_target_len > 0 else c.block_size) + int(self.rows_data)
         self.wte = nn.Embedding(self.n_vocab, c.n_embd)
         self.drop = nn.Dropout(c.dropout)
         self.time_emb = TimeEmbedding(c.n_embd) if c.time_cond else None
@@ -221,15 +233,21 @@ class Model(nn.Module):
         move = (1 - c.schedule_eps) * t  # mask probability 1 - alpha_t
         masked = torch.rand(B, L, device=dev, generator=generator) < move[:, None]  # (B, L)
         xt = x0.scatter(1, cidx, torch.where(masked, self.mask_id, target))
-        return {"xt": xt, "cidx": cidx, "keep": keep, "target": target, "t": t}
+        return {"xt": xt, "cidx": cidx, "keep": keep, "target": target, "t": t,
+                "n_units": self.units(target, prompt_lens)}
 
-    def count(self, target: torch.Tensor) -> torch.Tensor:
-        """target (B, L) canvas -> the number of target positions: real tokens, plus the first pad that ends
-        the target when the canvas has room for one (ARLM's eos); every position for data without pad."""
-        if self.config.pad_id is None:
+    def units(self, target: torch.Tensor, prompt_lens: torch.Tensor) -> torch.Tensor:
+        """target (B, L) canvas -> the number of NLL units in the batch (models/README.md): per row the target
+        tokens, which are the canvas's real tokens less a leading bos (an unconditional row's context) and
+        a trailing data eos (the end itself), + 1 for the end. Stream windows: every position."""
+        c = self.config
+        if not self.rows_data:
             return torch.tensor(target.numel(), device=target.device)
-        real = (target != self.config.pad_id).sum(1)  # (B,)
-        return (real + (real < target.size(1)).long()).sum()
+        n_real = (target != c.pad_id).sum(1)  # (B,) pad sits only at the end
+        lead_bos = (prompt_lens == 0) & (target[:, 0] == c.bos_id) & (n_real > 0)  # (B,) never with bos_id None
+        last = target.gather(1, (n_real - 1).clamp(min=0)[:, None]).squeeze(1)
+        end_eos = (last == c.eos_id) & (n_real > lead_bos.long())  # a lone bos is no eos (GPT-2: bos == eos)
+        return (n_real - lead_bos.long() - end_eos.long() + 1).sum()
 
     def forward(self, batch: dict):
         xt, cidx, target, t = batch["xt"], batch["cidx"], batch["target"], batch["t"]
@@ -240,11 +258,13 @@ class Model(nn.Module):
         # SUBS: an unmasked position copies its input (log p = 0): only masked positions are scored
         nll = F.cross_entropy(logits.view(-1, V), torch.where(masked, target, -1).view(-1), ignore_index=-1,
                               reduction="none").view(B, L)  # exactly 0 where unmasked
-        # continuous-time ELBO: weight -alpha'_t / (1 - alpha_t) = (1-eps) / ((1-eps) t) = 1/t
-        n_tokens = self.count(target)  # fixed by the data, not by the noise
-        loss = (nll / t[:, None]).sum() / n_tokens
+        # continuous-time ELBO: weight -alpha'_t / (1 - alpha_t) = (1-eps) / ((1-eps) t) = 1/t; summed over
+        # the whole canvas (every position's cost, the end's included) and divided by the units of the rows
+        n_units = batch["n_units"]  # fixed by the data, not by the noise
+        loss = (nll / t[:, None]).sum() / n_units.clamp(min=1)
         n_masked = masked.sum()
-        return loss, {"n_tokens": n_tokens.detach().float(),
+        n = n_units.detach().float()
+        return loss, {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n,  # the loss is the bound per unit
                       "mask_frac": (n_masked / masked.numel()).detach().float(),
                       "masked_ce": (nll.sum() / n_masked.clamp(min=1)).detach()}  # plain CE per masked token
 
@@ -268,14 +288,15 @@ class Model(nn.Module):
         """Ancestral sampling of the reverse process (MDLM's "ddpm_cache" sampler), vectorised over the batch.
 
         prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after the target.
+        The canvas has max_new_tokens + 1 positions (rows data), as in training: room for the end.
         Times t_i = 1 - i (1 - sample_eps) / steps. From t to s each masked position is revealed with
         probability (t - s)/t (else stays masked, probability s/t), taking a token drawn from p(x0 | x_t).
         Rows where nothing was revealed keep their logits: with no time input the network would return the
         same thing (config.cache=False reruns it on every row at every step: the reference). At the end
         what is still masked takes the argmax of p(x0) (noise_removal). With history=True also returns the
-        canvas after every step ((B, L) tensors; masked positions show the mask id, pad shows as -1)."""
+        canvas after every step ((B, max_new_tokens) tensors; masked positions show the mask id, pad shows as -1)."""
         c, dev = self.config, prompt.device
-        B, L = prompt.size(0), max_new_tokens
+        B, L = prompt.size(0), max_new_tokens + int(self.rows_data)  # the canvas, with room for the end
         prompt_lens = prompt_lens.long()
         cidx, keep, W = self.layout(prompt_lens, L, dev)
         col = torch.arange(W, device=dev)[None, :]
@@ -302,6 +323,9 @@ class Model(nn.Module):
             self.forward_calls += 1
             self.forward_rows += len(rows)
 
+        def shown(canvas: torch.Tensor) -> torch.Tensor:  # history: the first max_new_tokens, pad as -1
+            return torch.where(canvas == c.pad_id, -1, canvas)[:, :max_new_tokens] if self.rows_data else canvas.clone()
+
         def draw(lg: torch.Tensor) -> torch.Tensor:
             # categorical draw from softmax(lg) in float64: argmax p / E with E ~ Exp(1) (the Gumbel-max trick)
             p = lg.double().softmax(-1)  # (n, V)
@@ -322,13 +346,13 @@ class Model(nn.Module):
                 canvas[reveal] = draw(logits[reveal])
             stale = reveal.any(1)
             if history:
-                steps.append(torch.where(canvas == c.pad_id, -1, canvas) if c.pad_id is not None else canvas.clone())
+                steps.append(shown(canvas))
         masked = canvas == self.mask_id
         if masked.any():  # t -> 0: what is still masked is revealed now
             left = masked.any(1)
             refresh((stale & left) if reuse else left.new_ones(B), ts[-1])
             canvas[masked] = logits[masked].argmax(-1) if c.noise_removal else draw(logits[masked])
             if history:
-                steps.append(torch.where(canvas == c.pad_id, -1, canvas) if c.pad_id is not None else canvas.clone())
-        out = self.finish(canvas)
+                steps.append(shown(canvas))
+        out = self.finish(canvas)[:, :max_new_tokens]  # a canvas with no pad in it is cut at the length limit
         return (out, steps) if history else out

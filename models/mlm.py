@@ -7,10 +7,11 @@ changes from ARLM (arlm.py):
 - the transformer is bidirectional (no causal mask);
 - training: each example draws a masking rate t ~ U(0, 1) and masks each target position with
   probability t (the prompt is never masked; no 80/10/10 random/kept replacement, as in XLM); the loss is
-  the CE of the masked tokens divided by the fixed number of target positions, counted as in mdlm.py (XLM
-  divides by the number of masked tokens; a count fixed by the data keeps gradient accumulation and DDP
-  exact). It is not a likelihood bound: unlike MDLM the masked tokens are not weighted by 1/t, so the
-  exp(loss) that eval.py prints is no perplexity;
+  the CE of the masked tokens divided by the fixed number of target positions: the canvas's real tokens
+  plus the first pad when there is room for one (XLM divides by the number of masked tokens; a count fixed
+  by the data keeps gradient accumulation and DDP exact). It is not a likelihood bound: unlike MDLM the
+  masked tokens are not weighted by 1/t, so MLM reports no NLL (nll_kind "none", no "nll" metric) and
+  evaluation prints no perplexity for it;
 - decoding starts from an all-mask target and unmasks the most confident positions (highest top
   probability) at each step, writing their argmax token (XLM's star setting: top_k 1, "top_prob"):
   either a fixed number per step (unmask='fixed': ceil(still masked / steps left), so it ends in exactly
@@ -18,9 +19,10 @@ changes from ARLM (arlm.py):
   confidence while the summed uncertainty 1 - p of the ones taken before stays below `threshold`; at least
   one per step). Every step changes something, so there is no cache to exploit.
 
-The canvas, as in mdlm.py: each row is the prompt followed by `max_target_len` positions (the whole
-`block_size` window without prompts) holding the target then pad; pads are targets (XLM: loss_on_padding),
-which is how the model learns where the target ends. generate() returns the canvas up to the first pad.
+The canvas, as in mdlm.py but without its extra end position (MLM has no bound that needs the end in it):
+each row is the prompt followed by `max_target_len` positions (the whole `block_size` window without
+prompts) holding the target then pad; pads are targets (XLM: loss_on_padding), which is how the model
+learns where the target ends. generate() returns the canvas up to the first pad.
 """
 import math
 from dataclasses import dataclass
@@ -101,6 +103,8 @@ class Block(nn.Module):
 
 
 class Model(nn.Module):
+    nll_kind = "none"  # the loss bounds no likelihood: no "nll" metric (models/README.md)
+
     def __init__(self, config: Config):
         super().__init__()
         c = self.config = config

@@ -24,11 +24,12 @@ def small(**kw) -> mdlm.Model:
 
 
 def test_mask_rate_follows_t():
-    c = mdlm.Config(**STAR, block_size=200, n_layer=1, n_head=1, n_embd=8)  # no prompts: the canvas is 200 wide
+    c = mdlm.Config(**STAR, block_size=200, n_layer=1, n_head=1, n_embd=8)  # no prompts: the canvas is 200 + 1
     m = mdlm.Model(c)
     B = 1000
     tokens = torch.randint(4, 24, (B, 200))
     b = m.collate(tokens, torch.zeros(B, dtype=torch.long), generator=torch.Generator().manual_seed(0))
+    assert b["xt"].shape == (B, 201) and (b["target"][:, 200] == 0).all()  # the end: a pad after every row
     t, frac = b["t"], (b["xt"] == m.mask_id).float().mean(1)
     assert t.min() >= c.t_min and t.max() <= 1
     # antithetic: exactly one time in each of the B strata of [t_min, 1]
@@ -36,26 +37,27 @@ def test_mask_rate_follows_t():
     assert torch.equal((u * B).floor().long().clamp(max=B - 1).sort().values, torch.arange(B))
     # each row masks a Binomial(200, (1-eps) t) share: check the mean, the spread and the trend
     p = (1 - c.schedule_eps) * t
-    z = (frac - p) / (p * (1 - p) / 200).sqrt().clamp(min=1e-3)
+    z = (frac - p) / (p * (1 - p) / 201).sqrt().clamp(min=1e-3)
     assert abs(z.mean()) < 0.15 and 0.8 < z.std() < 1.2
     assert torch.corrcoef(torch.stack([frac, p]))[0, 1] > 0.99
-    assert torch.equal(b["xt"][b["xt"] != m.mask_id], tokens[b["xt"] != m.mask_id])  # the rest is untouched
+    x0 = torch.nn.functional.pad(tokens, (0, 1))  # the rows and the pad that ends them
+    assert torch.equal(b["xt"][b["xt"] != m.mask_id], x0[b["xt"] != m.mask_id])  # the rest is untouched
 
 
 def test_prompt_never_masked_and_canvas_layout():
     m = small()
     tokens, pl = star_rows(6, [12, 20, 30, 16, 24, 30], [4, 10, 6, 8, 10, 2])
     b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(1))
-    W = 30 + 10  # longest prompt + canvas
-    assert b["xt"].shape == (6, W) and b["cidx"].shape == (6, 10)
+    W = 30 + 11  # longest prompt + canvas (the longest target + 1 for its end)
+    assert b["xt"].shape == (6, W) and b["cidx"].shape == (6, 11)
     col = torch.arange(W)[None, :]
     prompt = col < pl[:, None]
     tokens = torch.nn.functional.pad(tokens, (0, W - tokens.size(1)))  # the rows were trimmed to 36 wide
     assert torch.equal(b["xt"][prompt], tokens[prompt]) and not (b["xt"][prompt] == m.mask_id).any()
     assert torch.equal(b["cidx"][:, 0], pl)
     # the canvas targets are the target then pad, and the positions after a row's canvas are hidden
-    assert torch.equal(b["target"][0], torch.cat([tokens[0, 12:16], torch.zeros(6, dtype=torch.long)]))
-    assert torch.equal(b["keep"], col < (pl + 10)[:, None])
+    assert torch.equal(b["target"][0], torch.cat([tokens[0, 12:16], torch.zeros(7, dtype=torch.long)]))
+    assert torch.equal(b["keep"], col < (pl + 11)[:, None])
     again = m.collate(tokens, pl, generator=torch.Generator().manual_seed(1))  # reproducible
     assert all(torch.equal(b[k], again[k]) for k in ("xt", "t", "target"))
 
@@ -68,11 +70,12 @@ def test_unmasked_positions_cost_nothing():
     # the loss is the 1/t-weighted CE of the masked positions only, over all canvas positions
     logp = m.canvas_logits(b["xt"], b["cidx"]).log_softmax(-1).gather(2, b["target"][..., None]).squeeze(-1)
     masked = b["xt"].gather(1, b["cidx"]) == m.mask_id
-    manual = (-(logp * masked) / b["t"][:, None]).sum() / masked.numel()
-    assert torch.allclose(loss, manual, atol=1e-6) and metrics["n_tokens"] == 80
+    manual = (-(logp * masked) / b["t"][:, None]).sum() / (8 * (10 + 1))  # every target is 10 tokens + its end
+    assert torch.allclose(loss, manual, atol=1e-6) and metrics["n_tokens"] == 88
+    assert masked[:, 10].any()  # the end (the pad after a full-length target) is scored like any position
     # nothing masked: exactly zero loss and zero gradient; the mask token is never predicted
     m.train()
-    loss0, _ = m(dict(b, xt=tokens.clone()))  # the clean rows as input
+    loss0, _ = m(dict(b, xt=torch.nn.functional.pad(tokens, (0, 1))))  # the clean rows (and their end) as input
     loss0.backward()
     assert loss0.item() == 0.0 and all(p.grad is None or not p.grad.any() for p in m.parameters())
     assert m.canvas_logits(b["xt"], b["cidx"])[..., m.mask_id].eq(float("-inf")).all()
@@ -127,7 +130,7 @@ def test_rows_do_not_see_other_rows_padding():
     tokens, pl = star_rows(3, [12, 30, 20], [10, 4, 6])
     b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(4))
     both = m.canvas_logits(b["xt"], b["cidx"], b["keep"])
-    alone = m.canvas_logits(b["xt"][:1, :22], b["cidx"][:1])
+    alone = m.canvas_logits(b["xt"][:1, :12 + 11], b["cidx"][:1])
     assert torch.allclose(both[:1], alone, atol=1e-5)
 
 
@@ -146,7 +149,7 @@ def test_cache_is_exact_and_cheaper(steps):
     assert runs[True][1] <= runs[False][1]
     if steps == 64:  # with few rows and many steps, whole steps change nothing: fewer calls too
         assert runs[True][1] < runs[False][1]
-    assert runs[True][2] <= 4 * 11  # at most one run per revealing step per row (10 positions) + the start
+    assert runs[True][2] <= 4 * 12  # at most one run per revealing step per row (11 positions) + the start
 
 
 def test_time_conditioning_disables_the_cache():
@@ -172,8 +175,10 @@ def test_lm_data_without_mask_or_pad():
 
 
 def test_loss_is_divided_by_target_tokens_plus_end():
-    """Variable targets: the count is each target's length + 1 for the pad that ends it (ARLM's eos)."""
+    """Variable targets: the count is each target's length + 1 for the pad that ends it (ARLM's eos), also
+    for the longest target (the canvas has room for its end); the loss is the bound per unit."""
     m = small()
     tokens, pl = star_rows(4, [30, 30, 20, 12], [4, 10, 6, 8])
     loss, metrics = m(m.collate(tokens, pl, generator=torch.Generator().manual_seed(7)))
-    assert metrics["n_tokens"] == (4 + 1) + 10 + (6 + 1) + (8 + 1)  # a full canvas has no room for the end
+    assert metrics["n_tokens"] == metrics["nll_tokens"] == (4 + 1) + (10 + 1) + (6 + 1) + (8 + 1)
+    assert metrics["nll"] == loss and mdlm.Model.nll_kind == "bound"

@@ -41,7 +41,7 @@ class Config:
     n_embd: int = 128
     dropout: float = 0.0
     # sampling
-    temperature: float = 0.0  # 0 = greedy (argmax)
+    temperature: float = 0.0  # 0 = greedy (argmax), unless top_k or top_p is set: then a draw at temperature 1
     top_k: int = 0  # keep the k most likely tokens; 0 = all
     top_p: float = 1.0  # nucleus: keep the smallest set with this much probability
     kv_cache: bool = True  # False recomputes the whole prefix each step (the slow reference)
@@ -184,11 +184,13 @@ class Model(nn.Module):
 
     # ------------------------------------------------------------------------- sampling
     def pick(self, logits: torch.Tensor, generator=None) -> torch.Tensor:
-        """logits (B, V) -> ids (B,): greedy, or temperature / top-k / top-p sampling."""
+        """logits (B, V) -> ids (B,): greedy, or temperature / top-k / top-p sampling (in float64).
+        Temperature 0 is the argmax unless top_k or top_p narrows the choice: then a draw at temperature 1
+        among the kept tokens (top_k=2 = one of the two best, in proportion to their probabilities)."""
         c = self.config
-        if c.temperature <= 0:
+        if c.temperature <= 0 and c.top_k <= 0 and c.top_p >= 1.0:
             return logits.argmax(-1)
-        logits = logits.double() / c.temperature
+        logits = logits.double() / (c.temperature if c.temperature > 0 else 1.0)
         if c.top_k > 0:
             kth = logits.topk(min(c.top_k, logits.size(-1)), dim=-1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -66,9 +66,11 @@ class Config:
     # sampling
     stop_threshold: float = 0.9  # stop a sequence once the stop head's p(stop) reaches this (the paper's 0.9)
     two_stage: bool = True  # True: gap first (log-sum-exp over tokens), then the token; False: one joint draw
-    gap_temperature: float = 0.0  # two-stage gap choice: 0 = the most likely gap
+    # temperature 0 is the argmax unless top_k (top_p) narrows the choice: then a draw at temperature 1 among
+    # the kept ones (as XLM's sample_top_k: gap_top_k=2 = one of the two likeliest gaps, by their probability)
+    gap_temperature: float = 0.0  # two-stage gap choice: 0 = the most likely gap (but see gap_top_k)
     gap_top_k: int = 0  # two-stage gap choice: sample among the k most likely gaps (XLM's star setting: 2)
-    temperature: float = 0.0  # the token (or the joint pair): 0 = greedy (argmax)
+    temperature: float = 0.0  # the token (or the joint pair): 0 = greedy (argmax; but see top_k, top_p)
     top_k: int = 0  # keep the k most likely tokens (pairs); 0 = all
     top_p: float = 1.0  # nucleus: keep the smallest set with this much probability
 
@@ -120,10 +122,12 @@ class Block(nn.Module):
 
 
 def pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, generator=None) -> torch.Tensor:
-    """logits (B, K) -> indices (B,): greedy, or temperature / top-k / top-p sampling (in float64)."""
-    if temperature <= 0:
+    """logits (B, K) -> indices (B,): greedy, or temperature / top-k / top-p sampling (in float64).
+    Temperature 0 is the argmax unless top_k or top_p narrows the choice: then a draw at temperature 1
+    among the kept ones (top_k=2 = one of the two best, in proportion to their probabilities, as XLM)."""
+    if temperature <= 0 and top_k <= 0 and top_p >= 1.0:
         return logits.argmax(-1)
-    logits = logits.double() / temperature
+    logits = logits.double() / (temperature if temperature > 0 else 1.0)
     if top_k > 0:
         kth = logits.topk(min(top_k, logits.size(-1)), dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))

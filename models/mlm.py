@@ -16,8 +16,9 @@ changes from ARLM (arlm.py):
   probability) at each step, writing their argmax token (XLM's star setting: top_k 1, "top_prob"):
   either a fixed number per step (unmask='fixed': ceil(still masked / steps left), so it ends in exactly
   `steps` steps) or by XLM's cumulative-uncertainty rule (unmask='threshold': take positions in order of
-  confidence while the summed uncertainty 1 - p of the ones taken before stays below `threshold`; at least
-  one per step). Every step changes something, so there is no cache to exploit.
+  confidence while the summed uncertainty 1 - p of the ones taken before stays below `threshold`; the most
+  confident is always taken, so at least one per step, whatever the threshold). Every step changes
+  something, so there is no cache to exploit.
 
 The canvas, as in mdlm.py but without its extra end position (MLM has no bound that needs the end in it):
 each row is the prompt followed by `max_target_len` positions (the whole `block_size` window without
@@ -51,7 +52,7 @@ class Config:
     dropout: float = 0.0
     # decoding
     unmask: str = "threshold"  # 'threshold' (XLM's star setting) or 'fixed' (a fixed number per step)
-    threshold: float = 0.1  # 'threshold': the summed uncertainty allowed before the last position taken
+    threshold: float = 0.1  # 'threshold': the summed uncertainty allowed before the last one taken; <= 0: one a step
     steps: int = 0  # 'fixed': number of steps; 0 = one token per step
     temperature: float = 0.0  # 0 = the argmax token (XLM: top_k 1); > 0 samples it (float64)
 
@@ -225,9 +226,11 @@ class Model(nn.Module):
             rank = torch.empty_like(order).scatter_(1, order, torch.arange(L, device=conf.device).expand(B, L))
             return masked & (rank < k[:, None])
         # XLM's threshold rule: in order of confidence, take a position while the uncertainty (1 - p) of
-        # those taken before it sums to less than the threshold; the most confident is always taken
+        # those taken before it sums to less than the threshold; the most confident is always taken (also
+        # when threshold <= 0, where the rule alone would take none and leave masks in the output)
         u = 1.0 - score.gather(1, order)  # (B, L) ascending uncertainty
-        take = (u.cumsum(1) - u) < c.threshold  # exclusive cumulative sum
+        first = torch.arange(L, device=conf.device)[None, :] == 0  # (1, L)
+        take = ((u.cumsum(1) - u) < c.threshold) | first  # exclusive cumulative sum
         return masked & torch.zeros_like(take).scatter_(1, order, take)
 
     @torch.no_grad()

@@ -2,7 +2,8 @@
 Tests for models/ilm.py: the collator's drops put back reconstruct the rows, the target is a joint
 distribution, the loss matches a dense reference, the NLL bound is checked against the exact likelihood
 summed over every insertion order, overfitting one batch through train.py makes the sampler write those
-targets exactly, and batched sampling equals one-by-one sampling. CPU only, well under a minute.
+targets exactly, batched sampling equals one-by-one sampling, and top_k / gap_top_k at temperature 0 draw
+among the top k. CPU only, well under a minute.
 
     python -m pytest tests/test_ilm.py -q
 """
@@ -23,6 +24,7 @@ sys.path.insert(0, ROOT)
 import train  # noqa: E402
 from data.loader import Dataset  # noqa: E402
 from data.star.prepare import PAD, write_task  # noqa: E402
+from models import ilm  # noqa: E402
 from models.ilm import Config, Model  # noqa: E402
 from rows import meta_keys, trained_model  # noqa: E402  (tests/rows.py)
 
@@ -361,3 +363,45 @@ def test_history_and_unconditional_generation(overfit):
         model.config.temperature, model.config.two_stage = 0.0, True
     assert un.shape == (3, 5)
     assert not torch.isin(un, torch.tensor([data.meta['pad'], data.meta['mask']])).any()
+
+# ----------------------------------------------------------------------------- sampling options
+def test_pick_truncation_at_temperature_zero():
+    """Temperature 0 is the argmax, unless top_k (top_p) narrows the choice: then a draw at temperature 1
+    among the kept ones, in proportion to their probabilities (XLM's sample_top_k)."""
+    logits = torch.log(torch.tensor([[0.1, 0.5, 0.05, 0.3, 0.05]]))
+    g = torch.Generator().manual_seed(0)
+    assert all(ilm.pick(logits, 0.0, 0, 1.0, g).item() == 1 for _ in range(20))  # greedy
+    assert all(ilm.pick(logits, 0.0, 1, 1.0, g).item() == 1 for _ in range(20))  # top 1 = greedy
+    draws = torch.stack([ilm.pick(logits, 0.0, 2, 1.0, g) for _ in range(4000)]).squeeze(1)
+    assert set(draws.tolist()) == {1, 3} and abs((draws == 3).float().mean() - 0.3 / 0.8) < 0.03
+    draws = torch.stack([ilm.pick(logits, 0.0, 0, 0.7, g) for _ in range(4000)]).squeeze(1)  # 0.5 + 0.3 >= 0.7
+    assert set(draws.tolist()) == {1, 3} and abs((draws == 3).float().mean() - 0.3 / 0.8) < 0.03
+    draws = torch.stack([ilm.pick(logits, 1.0, 0, 0.55, g) for _ in range(200)]).squeeze(1)  # 0.5 + 0.3 >= 0.55
+    assert set(draws.tolist()) == {1, 3}
+    assert (ilm.pick(logits.expand(50, 5), 1.0, 0, 1e-9, g) == 1).all()  # a tiny nucleus is greedy
+
+
+def test_gap_top_k_samples_among_the_two_likeliest_gaps(medium, monkeypatch):
+    """gap_top_k=2 at gap_temperature 0 (XLM's star setting) changes the outputs over seeds, and every gap
+    it picks is one of the two likeliest; without it the sampler is greedy (the same for every seed)."""
+    data = Dataset(medium, 'train')
+    model = star_model(data.meta, gap_top_k=2).eval()
+    tokens, prompt_lens = data.get(np.arange(8))
+    prompt, _ = data.split_prompt_target(tokens, prompt_lens)
+    prompt = prompt.clamp(min=0)
+    real_pick, gaps = ilm.pick, []
+
+    def spy(logits, temperature, top_k, top_p, generator=None):
+        out = real_pick(logits, temperature, top_k, top_p, generator)
+        if top_k == 2:  # the gap stage (tokens: top_k 0)
+            gaps.append((out, logits.topk(2, dim=-1).indices))
+        return out
+    monkeypatch.setattr(ilm, 'pick', spy)
+    sampled = [model.generate(prompt, prompt_lens, 6, generator=torch.Generator().manual_seed(s)) for s in range(4)]
+    model.config.gap_top_k = 0
+    greedy = [model.generate(prompt, prompt_lens, 6, generator=torch.Generator().manual_seed(s)) for s in range(4)]
+    assert all(torch.equal(g, greedy[0]) for g in greedy)
+    assert all(not torch.equal(s, greedy[0]) for s in sampled) and not torch.equal(sampled[0], sampled[1])
+    assert len(gaps) == 4 * 6 and all((top == out[:, None]).any(1).all() for out, top in gaps)
+    assert any((out != top[:, 0]).any() for out, top in gaps)  # the second likeliest is taken too
+

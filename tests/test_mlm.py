@@ -1,7 +1,7 @@
 """
 Tests for models/mlm.py: masking follows the per-example rate and spares the prompt, the loss covers masked
 positions only and falls when training, and both decoding rules keep the prompt, leave no mask and take
-the number of steps they promise. CPU only, under a minute.
+the number of steps they promise (also with a threshold <= 0). CPU only, under a minute.
 
     python -m pytest tests/test_mlm.py -q
 """
@@ -109,6 +109,20 @@ def test_cumulative_uncertainty_threshold():
     assert calls == 10 and all(int((s == m.mask_id).sum(1).max()) == 9 - i for i, s in enumerate(steps))
     _, _, calls = decode(m, tokens, pl, unmask="threshold", threshold=100.0)  # everything at once
     assert calls == 1
+
+
+def test_threshold_at_or_below_zero_still_takes_one_a_step():
+    """The rule alone takes nothing when threshold <= 0 (no sum is below it): the most confident masked
+    position is taken anyway, so decoding ends with no mask, one position a step, as threshold=1e-6 does."""
+    m = small()
+    tokens, pl = star_rows(5, [12, 30, 20, 30, 8], [10, 4, 6, 8, 10])
+    ref, _, _ = decode(m, tokens, pl, unmask="threshold", threshold=1e-6)
+    for threshold in (0.0, -1.0):
+        out, steps, calls = decode(m, tokens, pl, unmask="threshold", threshold=threshold)
+        assert calls == 10 and [int((s == m.mask_id).sum(1).max()) for s in steps] == list(range(9, -1, -1))
+        assert torch.equal(out, ref)  # the same order and tokens as the smallest positive threshold
+    conf, masked = torch.tensor([[0.3, 0.9, 0.6]]), torch.tensor([[True, False, True]])
+    assert m.choose(conf, masked, steps_left=3).tolist() == [[False, False, True]]  # the likeliest masked one
 
 
 def test_choose_rules():

@@ -3,8 +3,8 @@ The one NLL unit every model reports (models/README.md): the NLL of a row's targ
 end-of-sequence event, divided by (target tokens + 1); a leading bos of an unconditional row is context and
 a trailing data eos is the end, not a target token; a stream window has no end, so each predicted token is
 one unit. Checked on hand-made rows of every shape the data can have, for every model; then that ARLM's
-number is the exact NLL of the tokens and their end, and that MDLM scores the end in its numerator. CPU,
-seconds.
+number is the exact NLL of the tokens and their end, that MDLM scores the end in its numerator, and ARLM's
+sampling options (ARLM has no test file of its own; the engine tests cover its training). CPU, seconds.
 
     python -m pytest tests/test_nll_unit.py -q
 """
@@ -123,3 +123,29 @@ def test_mdlm_scores_the_end_in_its_numerator():
     logits = model.canvas_logits(xt, batch["cidx"])
     ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["target"].reshape(-1), reduction="sum")
     assert metrics["nll_tokens"] == 2 * 9 and torch.allclose(loss, ce / 18)
+
+
+# ----------------------------------------------------------------------------- ARLM sampling options
+def arlm_model(**kw) -> arlm.Model:
+    return build(arlm, dict(STAR, block_size=42, max_target_len=10), **kw)
+
+
+def test_arlm_pick_top_p_and_top_k():
+    """top_p keeps the smallest set with that much probability, top_k the k likeliest; at temperature 0 either
+    one makes a draw at temperature 1 among the kept tokens (without them, temperature 0 is the argmax)."""
+    m = arlm_model()
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    g = torch.Generator().manual_seed(0)
+
+    def draws(n: int, **kw) -> torch.Tensor:
+        for k, v in dict(dict(temperature=1.0, top_k=0, top_p=1.0), **kw).items():
+            setattr(m.config, k, v)
+        return torch.cat([m.pick(logits, g) for _ in range(n)])
+    assert set(draws(3000).tolist()) == {0, 1, 2, 3}
+    d = draws(3000, top_p=0.55)  # 0.5 < 0.55 <= 0.5 + 0.3: keep {0, 1}
+    assert set(d.tolist()) == {0, 1} and abs((d == 1).float().mean() - 0.3 / 0.8) < 0.03
+    assert set(draws(200, top_p=0.5).tolist()) == {0}  # the mass before token 1 is already 0.5
+    d = draws(3000, temperature=0.0, top_k=2)  # temperature 0 + top_k: a draw among the two best
+    assert set(d.tolist()) == {0, 1} and abs((d == 1).float().mean() - 0.3 / 0.8) < 0.03
+    assert set(draws(3000, temperature=0.0, top_p=0.9).tolist()) == {0, 1, 2}
+    assert set(draws(50, temperature=0.0).tolist()) == {0}

@@ -1,5 +1,5 @@
-"""Helpers for the model tests (tests/test_{ilm,mdlm,mlm,nll_unit}.py): random star-like token rows, the keys
-the engine fills from meta.json, and reading a run's log and checkpoint."""
+"""Helpers for the model tests (tests/test_{ilm,mdlm,mlm,nll_unit}.py): random star-like token rows, reading a
+run's log and checkpoint, and the exact-resume check every model must pass through train.main."""
 import importlib
 import json
 import os
@@ -44,3 +44,20 @@ def trained_model(out_dir: str) -> torch.nn.Module:
     model = module.Model(module.Config(**ckpt["model_config"]))
     model.load_state_dict(ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"])
     return model.eval()
+
+
+def check_resume(train_main, model: str, dataset: str, tiny: list[str], tmp_path, *extra: str):
+    """2N steps in one go == N steps, stop, resume, N more: the same losses and bit-identical weights (as
+    tests/test_engine.py checks for ARLM). Dropout, EMA and an evaluation at the stop are on, so the
+    collate noise, the dropout RNG and the EMA all have to continue where they were."""
+    common = [f"--dataset={dataset}", "--lr_schedule=constant", "--eval_interval=5", "--ema_decay=0.9",
+              "--dropout=0.1", *tiny, f"--model={model}", *extra]
+    full, split = str(tmp_path / "full"), str(tmp_path / "split")
+    train_main(common + [f"--out_dir={full}", "--max_iters=10"])
+    train_main(common + [f"--out_dir={split}", "--max_iters=5"])
+    train_main(common + [f"--out_dir={split}", "--max_iters=10", "--resume"])
+    assert len(losses(full)) == 10 and losses(full) == losses(split)
+    a, b = checkpoint(full), checkpoint(split)
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])

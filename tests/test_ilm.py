@@ -2,8 +2,8 @@
 Tests for models/ilm.py: the collator's drops put back reconstruct the rows, the target is a joint
 distribution, the loss matches a dense reference, the NLL bound is checked against the exact likelihood
 summed over every insertion order, overfitting one batch through train.py makes the sampler write those
-targets exactly, batched sampling equals one-by-one sampling, and top_k / gap_top_k at temperature 0 draw
-among the top k. CPU only, well under a minute.
+targets exactly, batched sampling equals one-by-one sampling, the gap/token truncations (top_k, top_p) do
+what they say, and a run resumes exactly. CPU only, well under a minute.
 
     python -m pytest tests/test_ilm.py -q
 """
@@ -26,7 +26,7 @@ from data.loader import Dataset  # noqa: E402
 from data.star.prepare import PAD, write_task  # noqa: E402
 from models import ilm  # noqa: E402
 from models.ilm import Config, Model  # noqa: E402
-from rows import meta_keys, trained_model  # noqa: E402  (tests/rows.py)
+from rows import check_resume, meta_keys, trained_model  # noqa: E402  (tests/rows.py)
 
 SIZES = {'train': 64, 'val': 16, 'test': 16}
 
@@ -335,16 +335,18 @@ def test_batched_equals_one_by_one_and_output_is_clean(which, overfit, medium):
     prompt, _ = data.split_prompt_target(tokens, prompt_lens)
     prompt = prompt.clamp(min=0)
     max_new = data.meta['max_target_len']
-    batched = model.generate(prompt, prompt_lens, max_new_tokens=max_new)
+    batched, steps = model.generate(prompt, prompt_lens, max_new_tokens=max_new, history=True)
     for i in range(len(tokens)):
         P = int(prompt_lens[i])
         single = model.generate(prompt[i:i + 1, :P], prompt_lens[i:i + 1], max_new_tokens=max_new)
         assert torch.equal(single[0], batched[i])
-    for out in (batched, model.generate(prompt, prompt_lens, max_new_tokens=3)):
+    short = model.generate(prompt, prompt_lens, max_new_tokens=3)
+    for out in (batched, short):
         real = out >= 0
         assert not torch.isin(out, torch.tensor([data.meta['pad'], data.meta['mask']])).any()
         assert torch.equal(real, real.long().cumprod(1).bool())  # -1 only after the end
-    assert (out >= 0).sum(1).max() <= 3  # the length limit holds
+    # the length limit: each row is what the longer run had after 3 insertions (or its end, if sooner)
+    assert len(steps) >= 3 and torch.equal(short, steps[2])
 
 
 def test_history_and_unconditional_generation(overfit):
@@ -363,6 +365,7 @@ def test_history_and_unconditional_generation(overfit):
         model.config.temperature, model.config.two_stage = 0.0, True
     assert un.shape == (3, 5)
     assert not torch.isin(un, torch.tensor([data.meta['pad'], data.meta['mask']])).any()
+
 
 # ----------------------------------------------------------------------------- sampling options
 def test_pick_truncation_at_temperature_zero():
@@ -405,3 +408,27 @@ def test_gap_top_k_samples_among_the_two_likeliest_gaps(medium, monkeypatch):
     assert len(gaps) == 4 * 6 and all((top == out[:, None]).any(1).all() for out, top in gaps)
     assert any((out != top[:, 0]).any() for out, top in gaps)  # the second likeliest is taken too
 
+
+def test_top_p_extremes_through_generate(medium):
+    """At temperature 1: a tiny top_p keeps only the likeliest token (the greedy output, with greedy gaps);
+    top_p just under 1 keeps every token here, so it draws exactly what no top_p draws with the same seed."""
+    data = Dataset(medium, 'train')
+    model = star_model(data.meta).eval()
+    tokens, prompt_lens = data.get(np.arange(8))
+    prompt, _ = data.split_prompt_target(tokens, prompt_lens)
+    prompt = prompt.clamp(min=0)
+
+    def run(**kw):
+        for k, v in kw.items():
+            setattr(model.config, k, v)
+        return model.generate(prompt, prompt_lens, 6, generator=torch.Generator().manual_seed(0))
+    greedy = run(temperature=0.0, top_p=1.0)
+    assert torch.equal(run(temperature=1.0, top_p=1e-9), greedy)
+    full = run(temperature=1.0, top_p=1.0)
+    assert not torch.equal(full, greedy) and torch.equal(run(temperature=1.0, top_p=1 - 1e-6), full)
+    model.config.two_stage = False  # the joint (gap, token) draw too
+    assert torch.equal(run(temperature=1.0, top_p=1e-9), run(temperature=0.0, top_p=1.0))
+
+
+def test_resume_continues_exactly(star_data, tiny, tmp_path):
+    check_resume(train.main, "ilm", star_data(), tiny, tmp_path)

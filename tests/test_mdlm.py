@@ -1,7 +1,8 @@
 """
 Tests for models/mdlm.py: the noising follows the schedule, SUBS makes visible positions free, the loss
-is a sane bound that training drives down, the sampler keeps the prompt and leaves no mask, and the cached
-sampler is exactly the uncached one with fewer network rows. CPU only, under a minute.
+is a sane bound that training drives down (also with time conditioning), the sampler keeps the prompt and
+leaves no mask, the cached sampler is exactly the uncached one with fewer network rows, noise_removal
+decides the last fill, and a run resumes exactly. CPU only, under a minute.
 
     python -m pytest tests/test_mdlm.py -q
 """
@@ -14,7 +15,7 @@ import torch
 
 import train
 from models import mdlm
-from rows import STAR, star_rows  # tests/rows.py
+from rows import STAR, check_resume, checkpoint, losses, star_rows  # tests/rows.py
 
 
 def small(**kw) -> mdlm.Model:
@@ -136,20 +137,25 @@ def test_rows_do_not_see_other_rows_padding():
 
 @pytest.mark.parametrize("steps", [8, 64])
 def test_cache_is_exact_and_cheaper(steps):
+    """cache=True returns exactly the tokens of cache=False (same seed) and runs the network only on the rows
+    that changed since their last run: the count is derived here from the canvases the reference saw."""
     m = small(steps=steps)
     tokens, pl = star_rows(4, [30, 24, 30, 12], [10, 8, 4, 10])
     prompt = tokens[:, :30]
-    runs = {}
+    net, runs = m.canvas_logits, {}
     for cache in (True, False):
         m.config.cache = cache
+        seen = []
+        m.canvas_logits = lambda xt, cidx, *a: (seen.append(xt.gather(1, cidx)), net(xt, cidx, *a))[1]
         out = m.generate(prompt, pl, max_new_tokens=10, generator=torch.Generator().manual_seed(5))
-        runs[cache] = (out, m.forward_calls, m.forward_rows)
+        runs[cache] = (out, m.forward_rows, seen)
+    del m.canvas_logits
     assert torch.equal(runs[True][0], runs[False][0])  # the same tokens
-    assert runs[True][2] < runs[False][2]  # from fewer rows through the network
-    assert runs[True][1] <= runs[False][1]
-    if steps == 64:  # with few rows and many steps, whole steps change nothing: fewer calls too
-        assert runs[True][1] < runs[False][1]
-    assert runs[True][2] <= 4 * 12  # at most one run per revealing step per row (11 positions) + the start
+    ref = runs[False][2]  # (4, 11) canvas of every row before each network call of the reference
+    assert all(len(c) == 4 for c in ref) and runs[False][1] == 4 * len(ref)  # the reference runs every row
+    changed = [torch.ones(4, dtype=torch.bool)] + [(a != b).any(1) for a, b in zip(ref, ref[1:])]
+    expected = sum(int((ch & (c == m.mask_id).any(1)).sum()) for ch, c in zip(changed, ref))
+    assert runs[True][1] == expected < runs[False][1]  # only changed rows with masks left: strictly fewer
 
 
 def test_time_conditioning_disables_the_cache():
@@ -182,3 +188,49 @@ def test_loss_is_divided_by_target_tokens_plus_end():
     loss, metrics = m(m.collate(tokens, pl, generator=torch.Generator().manual_seed(7)))
     assert metrics["n_tokens"] == metrics["nll_tokens"] == (4 + 1) + (10 + 1) + (6 + 1) + (8 + 1)
     assert metrics["nll"] == loss and mdlm.Model.nll_kind == "bound"
+
+
+def test_noise_removal_decides_the_last_fill():
+    """One step ending at t = 0.5 leaves about half the canvas masked for the end: noise_removal=True fills
+    it with the argmax of p(x0) on the last canvas, False with a draw from it; neither leaves a mask."""
+    m = small(steps=1, sample_eps=0.5, cache=False)  # cache=False: the last call sees every row
+    tokens, pl = star_rows(5, [12, 30, 20, 30, 8], [10, 4, 6, 8, 10])
+    net, runs = m.canvas_logits, {}
+    for removal in (True, False):
+        m.config.noise_removal = removal
+        seen = []
+        m.canvas_logits = lambda xt, cidx, *a: (seen.append(xt.clone()), net(xt, cidx, *a))[1]
+        out, steps = m.generate(tokens[:, :30], pl, 10, generator=torch.Generator().manual_seed(0), history=True)
+        runs[removal] = (out, steps, seen)
+    del m.canvas_logits
+    (out1, steps1, seen1), (out0, steps0, seen0) = runs[True], runs[False]
+    assert len(seen1) == len(steps1) == 2 and torch.equal(steps1[0], steps0[0])  # the same until the last fill
+    cidx, keep, _ = m.layout(pl, 11, "cpu")
+    last = seen1[1].gather(1, cidx)  # (5, 11) the canvas the last fill starts from
+    left = (last == m.mask_id)[:, :10]  # still masked (in the 10 columns history shows)
+    assert 10 < left.sum() < 40
+    best = net(seen1[1], cidx, keep).argmax(-1)[:, :10]
+    best = torch.where(best == 0, -1, best)  # history shows pad as -1
+    assert torch.equal(steps1[1][left], best[left])  # True: the argmax
+    assert not torch.equal(steps0[1][left], best[left])  # False: a draw, which differs somewhere
+    assert torch.equal(steps0[1][~left], steps1[1][~left])
+    for out, steps in ((out1, steps1), (out0, steps0)):
+        assert not (out == m.mask_id).any() and not (steps[-1] == m.mask_id).any()
+
+
+def test_time_conditioning_trains(star_data, tiny, tmp_path):
+    """time_cond=True through train.main: the loss falls and the adaLN layers (zero at init) have moved, so
+    the time input reaches the network."""
+    out = str(tmp_path / "time_cond")
+    train.main([f"--dataset={star_data()}", f"--out_dir={out}", *tiny, "--model=mdlm", "--time_cond=True",
+                "--overfit_batches=1", "--max_iters=60", "--learning_rate=3e-3", "--lr_schedule=constant",
+                "--eval_interval=60"])
+    curve = losses(out)
+    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731 (small t weighs 1/t: single steps spike)
+    assert median(curve[-10:]) < median(curve[:10]) - 0.3
+    ada = {k: v for k, v in checkpoint(out)["model"].items() if "ada" in k}
+    assert len(ada) == 2 + 2 and all(v.abs().sum() > 0 for v in ada.values())  # the block's and the final one
+
+
+def test_resume_continues_exactly(star_data, tiny, tmp_path):
+    check_resume(train.main, "mdlm", star_data(), tiny, tmp_path)

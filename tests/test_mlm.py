@@ -1,7 +1,8 @@
 """
 Tests for models/mlm.py: masking follows the per-example rate and spares the prompt, the loss covers masked
 positions only and falls when training, and both decoding rules keep the prompt, leave no mask and take
-the number of steps they promise (also with a threshold <= 0). CPU only, under a minute.
+the number of steps they promise (also with a threshold <= 0), and a run resumes exactly. CPU only, under a
+minute.
 
     python -m pytest tests/test_mlm.py -q
 """
@@ -13,7 +14,7 @@ import torch
 
 import train
 from models import mlm
-from rows import STAR, star_rows  # tests/rows.py
+from rows import STAR, check_resume, star_rows  # tests/rows.py
 
 
 def small(**kw) -> mlm.Model:
@@ -156,3 +157,7 @@ def test_loss_is_divided_by_target_tokens_plus_end():
     tokens, pl = star_rows(4, [30, 30, 20, 12], [4, 10, 6, 8])
     loss, metrics = m(m.collate(tokens, pl, generator=torch.Generator().manual_seed(7)))
     assert metrics["n_tokens"] == (4 + 1) + 10 + (6 + 1) + (8 + 1)  # a full canvas has no room for the end
+
+
+def test_resume_continues_exactly(star_data, tiny, tmp_path):
+    check_resume(train.main, "mlm", star_data(), tiny, tmp_path)

@@ -149,3 +149,20 @@ def test_arlm_pick_top_p_and_top_k():
     assert set(d.tolist()) == {0, 1} and abs((d == 1).float().mean() - 0.3 / 0.8) < 0.03
     assert set(draws(3000, temperature=0.0, top_p=0.9).tolist()) == {0, 1, 2}
     assert set(draws(50, temperature=0.0).tolist()) == {0}
+
+
+def test_arlm_top_p_extremes_through_generate():
+    """A tiny top_p is greedy; top_p just under 1 drops nothing here, so it draws exactly what no top_p
+    draws with the same seed (the nucleus code runs, and changes nothing)."""
+    m = arlm_model()
+    tokens, pl = star_rows(6, [12, 30, 20, 30, 8, 16], [10, 4, 6, 8, 10, 2])
+    prompt = tokens[:, :30]
+
+    def run(**kw) -> torch.Tensor:
+        for k, v in kw.items():
+            setattr(m.config, k, v)
+        return m.generate(prompt, pl, 10, generator=torch.Generator().manual_seed(0))
+    greedy = run(temperature=0.0, top_p=1.0)
+    assert torch.equal(run(temperature=1.0, top_p=1e-9), greedy)
+    full = run(temperature=1.0, top_p=1.0)
+    assert not torch.equal(full, greedy) and torch.equal(run(temperature=1.0, top_p=1 - 1e-6), full)

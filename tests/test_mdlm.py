@@ -203,7 +203,7 @@ def test_noise_removal_decides_the_last_fill():
         out, steps = m.generate(tokens[:, :30], pl, 10, generator=torch.Generator().manual_seed(0), history=True)
         runs[removal] = (out, steps, seen)
     del m.canvas_logits
-    (out1, steps1, seen1), (out0, steps0, seen0) = runs[True], runs[False]
+    (out1, steps1, seen1), (out0, steps0, _) = runs[True], runs[False]
     assert len(seen1) == len(steps1) == 2 and torch.equal(steps1[0], steps0[0])  # the same until the last fill
     cidx, keep, _ = m.layout(pl, 11, "cpu")
     last = seen1[1].gather(1, cidx)  # (5, 11) the canvas the last fill starts from

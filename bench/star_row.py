@@ -25,7 +25,8 @@ def machine() -> dict:
         with open("/proc/cpuinfo") as f:
             cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
     return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
-            "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None}
+            "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
+            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}  # > cores: the wall time was shared
 
 
 def main():

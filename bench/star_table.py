@@ -1,0 +1,88 @@
+"""
+The README's star-graph tables, made from the committed results JSON (bench/results/star/*.json, written by
+bench/star_row.py): nothing in them is typed by hand. Prints them; --write puts them into README.md
+between the star-table markers (tests/test_readme.py checks that README.md holds what this prints).
+
+    python bench/star_table.py            # print
+    python bench/star_table.py --write    # update README.md
+"""
+import glob
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results", "star")
+BEGIN, END = "<!-- star-table:begin (bench/star_table.py --write) -->", "<!-- star-table:end -->"
+PAPER = {  # XLM paper, Table 1 (12-layer, d=768), sequence / token accuracy %: the column the rows aim at
+    ("arlm", "easy"): "33.1 / 81.7", ("arlm", "medium"): "77.2 / 82.1", ("arlm", "hard"): "25.2 / 43.7",
+    ("ilm", "easy"): "100 / 100", ("ilm", "medium"): "100 / 100", ("ilm", "hard"): "97.5 / 98.2",
+    ("mlm", "easy"): "100 / 100", ("mlm", "medium"): "83.1 / 98.0", ("mlm", "hard"): "25.3 / 79.6",
+    ("mdlm", "easy"): "100 / 100", ("mdlm", "medium"): "36.5 / 90.6", ("mdlm", "hard"): "21.0 / 54.9",
+}
+ORDER = {"ilm": 0, "mdlm": 1, "mlm": 2, "arlm": 3, "easy": 0, "medium": 1, "hard": 2}
+
+
+def load() -> dict:
+    rows = {}
+    for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+        with open(path) as f:
+            r = json.load(f)
+        rows.setdefault(r["config"], []).append(r)
+    return dict(sorted(rows.items(), key=lambda kv: (ORDER.get(kv[1][0]["model"], 9),
+                                                     ORDER.get(kv[1][0]["dataset"].split("/")[-1], 9))))
+
+
+def first_reach(curve: list, level: float = 0.99):
+    return next((c["train_s"] for c in curve if c.get("val_seq_acc", 0) >= level), None)
+
+
+def render() -> str:
+    rows = load()
+    if not rows:
+        return "(no results yet: run `python bench/star_row.py <config> --seed=<k>`)"
+    out = ["| model | task | command (`python train.py <config> --seed=<k>`) | test seq / tok %, per seed | "
+           "steps | wall, per seed | machine | XLM paper |", "|---|---|---|---|---|---|---|---|"]
+    for config, seeds in rows.items():
+        seeds = sorted(seeds, key=lambda r: r["seed"])
+        r0 = seeds[0]
+        task = r0["dataset"].split("/")[-1]
+        accs = "<br>".join(f"{100 * r['test_seq_acc']:.1f} / {100 * r['test_tok_acc']:.1f} (seed {r['seed']})"
+                           for r in seeds)
+        walls = " · ".join(f"{r['wall_s'] / 60:.0f} min" for r in seeds)
+        m = r0["machine"]
+        machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)"
+        out.append(f"| {r0['model'].upper()} | {task} | `{config}` | {accs} | {r0['steps'] // 1000}k | {walls} | "
+                   f"{machine} | {PAPER.get((r0['model'], task), '')} |")
+    out += ["", "Time to accuracy: training wall time until the validation sequence accuracy (on the config's "
+            "eval_gen_examples val prompts, 200 by default) first reaches 99%; 'never' if it did not.", "",
+            "| model | task | seed | first val seq acc >= 99% at | final test seq % | total wall |", "|---|---|---|---|---|---|"]
+    for config, seeds in rows.items():
+        for r in sorted(seeds, key=lambda r: r["seed"]):
+            t = first_reach(r["curve"])
+            reach = f"{t / 60:.1f} min" if t is not None else "never"
+            out.append(f"| {r['model'].upper()} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
+                       f"{100 * r['test_seq_acc']:.1f} | {r['wall_s'] / 60:.1f} min |")
+    return "\n".join(out)
+
+
+def readme_block(text: str) -> str:
+    i, j = text.index(BEGIN) + len(BEGIN), text.index(END)
+    return text[i:j].strip("\n")
+
+
+def main():
+    table = render()
+    print(table)
+    if "--write" in sys.argv:
+        path = os.path.join(ROOT, "README.md")
+        with open(path) as f:
+            text = f.read()
+        i, j = text.index(BEGIN) + len(BEGIN), text.index(END)
+        with open(path, "w") as f:
+            f.write(text[:i] + "\n" + table + "\n" + text[j:])
+        print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""
+Make a shipped pretrained model from a results-table run: the EMA weights (or the weights, without an EMA)
+and what is needed to load them (model name and config, the run's config and the data's meta.json, step),
+without optimizer state or RNG; stored in float32, since the models are small (a few hundred kB each).
+sample.py and eval.py load the result like any checkpoint:
+
+    python bench/ship_checkpoint.py out/ilm_star_easy_seed1337/ckpt.pt models/pretrained/ilm_star_easy.pt
+    python eval.py --ckpt=models/pretrained/ilm_star_easy.pt --split=test
+"""
+import os
+import sys
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from engine import load_checkpoint, run_main, save_checkpoint  # noqa: E402
+
+
+def main(argv: list[str]):
+    if len(argv) != 2:
+        sys.exit(__doc__)
+    src, dst = argv
+    ckpt = load_checkpoint(src)
+    weights = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
+    shipped = {"format_version": ckpt.get("format_version", 1), "model_name": ckpt["model_name"],
+               "model_config": ckpt["model_config"], "model": {k: v.float() for k, v in weights.items()},
+               "ema": None, "config": ckpt["config"], "meta": ckpt["meta"], "step": ckpt["step"],
+               "source": {"ckpt": src, "weights": "ema" if ckpt.get("ema") is not None else "model",
+                          "best": ckpt.get("best"), "best_metric": ckpt.get("best_metric")}}
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    save_checkpoint(dst, shipped)
+    print(f"{src} (step {ckpt['step']}, {shipped['source']['weights']} weights) -> {dst}, "
+          f"{os.path.getsize(dst) / 1e3:.0f} kB")
+
+
+if __name__ == "__main__":
+    run_main(main, sys.argv[1:])

@@ -51,7 +51,8 @@ def render() -> str:
                            for r in seeds)
         walls = " · ".join(f"{r['wall_s'] / 60:.0f} min" for r in seeds)
         m = r0["machine"]
-        machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)"
+        machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)" + (", shared" if m.get("shared") or
+                                                                                      max(m.get("load_avg_at_end") or [0]) > m["cores"] else "")
         out.append(f"| {r0['model'].upper()} | {task} | `{config}` | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
     out += ["", "Time to accuracy: training wall time until the validation sequence accuracy (on the config's "

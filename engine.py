@@ -411,11 +411,14 @@ def all_reduce_sum(values: list[float], device) -> list[float]:
     return t.tolist()
 
 
-def my_share(n: int) -> range:
-    """The items of a fixed n-item evaluation set that this rank evaluates (strided over ranks)."""
+def my_batches(n: int, batch_size: int) -> list[int]:
+    """The starts of the batches of a fixed n-item evaluation set that this rank evaluates: whole batches,
+    dealt out over the ranks, so every batch (and its noise, seeded by its start) is the one a single
+    process would see, and the numbers do not depend on the number of ranks."""
+    starts = list(range(0, n, batch_size))
     if dist.is_available() and dist.is_initialized():
-        return range(dist.get_rank(), n, dist.get_world_size())
-    return range(n)
+        return starts[dist.get_rank()::dist.get_world_size()]
+    return starts
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -464,25 +467,24 @@ class LossSums:
 def evaluate(model, data: Dataset, n_loss: int, n_gen: int, batch_size: int, device, ctx=nullcontext(),
              seed: int = 0, progress: bool = False, predictions: list | None = None) -> dict:
     """Loss over a fixed set with fixed noise; for prompt/target rows, generation accuracy on n_gen prompts.
-    Every rank evaluates its share; sums are all-reduced, so all ranks return the same numbers."""
+    Every rank evaluates its share of the batches; sums are all-reduced, so all ranks return the same numbers,
+    the numbers of one process."""
     from tqdm import tqdm
     was_training = model.training
     model.eval()
     out = {}
     if n_loss:
         items = eval_items(data, n_loss)
-        mine = items[list(my_share(len(items)))]
         sums = LossSums()
-        for i in tqdm(range(0, len(mine), batch_size), desc="eval loss", disable=not progress, leave=False):
-            tokens, prompt_lens = data.get(mine[i:i + batch_size])
+        for i in tqdm(my_batches(len(items), batch_size), desc="eval loss", disable=not progress, leave=False):
+            tokens, prompt_lens = data.get(items[i:i + batch_size])
             sums.add(*noised_loss(model, model, tokens.to(device), prompt_lens, seed + i, ctx))  # fixed noise
         out.update(sums.result(device))
     if n_gen and has_prompts(data):
         items = eval_items(data, n_gen)
-        mine = items[list(my_share(len(items)))]
         seq_ok, tok_ok, tok_n, n_ex = 0.0, 0.0, 0.0, 0.0
-        for i in tqdm(range(0, len(mine), batch_size), desc="generate", disable=not progress, leave=False):
-            tokens, prompt_lens = data.get(mine[i:i + batch_size])
+        for i in tqdm(my_batches(len(items), batch_size), desc="generate", disable=not progress, leave=False):
+            tokens, prompt_lens = data.get(items[i:i + batch_size])
             prompt, truth = data.split_prompt_target(tokens, prompt_lens)
             g = torch.Generator(device=device).manual_seed(seed + i)
             with ctx:

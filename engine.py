@@ -375,14 +375,14 @@ def inference_setup(argv: list[str], defaults: dict):
     return config, ckpt, model, device
 
 
-def check_max_new_tokens(n: int, model_config: dict, prompt_len: int = 0):
+def check_max_new_tokens(n: int, model_config: dict, prompt_len: int = 0, key: str = "max_new_tokens"):
     """The models' positions are sized for the longest row the data holds: no longer prompt, and no more
     new tokens, than that."""
     if prompt_len > model_config["block_size"]:
         raise NanoError(f"the prompt has {prompt_len} tokens, more than this model's block_size="
                         f"{model_config['block_size']} (the longest sequence it was trained on)")
     if n > model_config["block_size"]:
-        raise NanoError(f"max_new_tokens={n} is more than this model's block_size={model_config['block_size']} "
+        raise NanoError(f"{key}={n} is more than this model's block_size={model_config['block_size']} "
                         f"(the longest sequence it was trained on); use at most that")
 
 

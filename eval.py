@@ -51,6 +51,10 @@ def main(argv: list[str]) -> dict:
     path = data_dir(dataset)
     same_vocabulary(load_meta(path), ckpt["meta"], dataset, config["ckpt"])
     data = Dataset(path, config["split"], ckpt["config"]["block_size"])
+    if config["gen_samples"]:  # a wrong length or scorer should not cost an evaluation run first
+        check_max_new_tokens(config["gen_length"] or ckpt["model_config"]["block_size"], ckpt["model_config"],
+                             key="gen_length")
+    ref = reference_model(config, ckpt["meta"], device)
     n = config["max_examples"] or (data.n_items if data.rows else data.n_tokens // data.width)  # whole split
     t0 = time.time()
     preds = []
@@ -71,7 +75,7 @@ def main(argv: list[str]) -> dict:
                 f.write(json.dumps({"prompt": decode(prompt, meta), "text": decode(pred, meta),
                                     "truth": decode(truth, meta), "correct": ok}) + "\n")
     if config["gen_samples"]:
-        gen = generative_eval(model, data, config, device, ckpt)
+        gen = generative_eval(model, data, config, device, ckpt, ref)
         results.update(gen.pop("stats"))
         with open(os.path.join(out_dir, f"samples_{name}.jsonl"), "w") as f:
             for ids in gen["samples"]:
@@ -124,6 +128,7 @@ def score(model, samples: list[torch.Tensor], meta: dict, device, batch_size: in
         raise NanoError("generative NLL needs a bos or eos id in meta.json to start each text with")
     by_len = {}
     for ids in samples:
+        ids = strip_specials(ids, meta)
         if len(ids):
             by_len.setdefault(len(ids), []).append(torch.cat([torch.tensor([start]), ids]))
     sums = LossSums()
@@ -153,20 +158,25 @@ def score_hf(name: str, samples: list[torch.Tensor], meta: dict, device) -> floa
     return total / max(count, 1)
 
 
-def generative_eval(model, data: Dataset, config: dict, device, ckpt: dict) -> dict:
-    """Unconditional samples -> entropy and generative NLL, next to the same numbers for real text."""
+def reference_model(config: dict, meta: dict, device):
+    """The --ref_ckpt scorer, checked before anything runs; None without one."""
+    if not config["ref_ckpt"]:
+        return None
+    ref_ckpt = load_checkpoint(config["ref_ckpt"])
+    ref = model_from_checkpoint(ref_ckpt, config["ref_ckpt"]).to(device).eval()
+    if type(ref).nll_kind != "exact":
+        raise NanoError(f"--ref_ckpt {config['ref_ckpt']} is a '{ref_ckpt['model_name']}' model, whose NLL is "
+                        f"{type(ref).nll_kind}; the scorer must be an autoregressive model (exact NLL)")
+    if ref_ckpt["meta"].get("vocab_size") != meta.get("vocab_size"):
+        raise NanoError(f"--ref_ckpt {config['ref_ckpt']} was trained on another vocabulary")
+    return ref
+
+
+def generative_eval(model, data: Dataset, config: dict, device, ckpt: dict, ref=None) -> dict:
+    """Unconditional samples -> entropy and generative NLL (under `ref`), next to the same numbers for real text."""
     n, mc, meta = config["gen_samples"], ckpt["model_config"], ckpt["meta"]
     length = config["gen_length"] or mc["block_size"]
-    check_max_new_tokens(length, mc)
-    ref = None
-    if config["ref_ckpt"]:  # checked before sampling: a wrong scorer should not cost a sampling run
-        ref_ckpt = load_checkpoint(config["ref_ckpt"])
-        ref = model_from_checkpoint(ref_ckpt, config["ref_ckpt"]).to(device).eval()
-        if type(ref).nll_kind != "exact":
-            raise NanoError(f"--ref_ckpt {config['ref_ckpt']} is a '{ref_ckpt['model_name']}' model, whose NLL is "
-                            f"{type(ref).nll_kind}; the scorer must be an autoregressive model (exact NLL)")
-        if ref_ckpt["meta"].get("vocab_size") != meta.get("vocab_size"):
-            raise NanoError(f"--ref_ckpt {config['ref_ckpt']} was trained on another vocabulary")
+    check_max_new_tokens(length, mc, key="gen_length")
     samples = []
     g = torch.Generator(device=device).manual_seed(config["seed"])
     for i in range(0, n, config["batch_size"]):

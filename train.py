@@ -226,7 +226,10 @@ def main(argv: list[str]) -> dict:
     ema_model = copy.deepcopy(raw_model).requires_grad_(False) if C.ema_decay > 0 else None
 
     # resume
-    step, best, saved = 0, None, None  # saved: (step, path) of the last checkpoint known to be good
+    # saved: (step, path) of the last checkpoint known to be good. A checkpoint written without an evaluation
+    # (and the one resumed from) is only good once a loss computed from its weights is finite: till then it is
+    # `unverified`, and the ckpt.pt it replaced is gone
+    step, best, saved, unverified = 0, None, None, None
     if C.resume:
         ckpt = load_checkpoint(ckpt_path)
         if ckpt["model_name"] != C.model:
@@ -241,7 +244,7 @@ def main(argv: list[str]) -> dict:
                             f"raise --max_iters to train further")
         load_state(raw_model, ckpt["model"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])  # moves its state onto the parameters' device
-        step, saved = ckpt["step"], (ckpt["step"], ckpt_path)
+        step, unverified = ckpt["step"], (ckpt["step"], ckpt_path)
         if ckpt.get("ema") is not None or C.ema_decay > 0:  # an EMA first switched on here starts from the weights
             ema_model = ema_model or copy.deepcopy(raw_model).requires_grad_(False)
             load_state(ema_model, ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"], ckpt_path)
@@ -266,6 +269,11 @@ def main(argv: list[str]) -> dict:
         return {"cpu": [s["cpu"] for s in gathered], "cuda": [s["cuda"] for s in gathered if s["cuda"] is not None]}
 
     def last_good() -> str:
+        if unverified:
+            rest = f"{best_path} keeps the best evaluated state" if os.path.exists(best_path) else \
+                "no good checkpoint is left"
+            return f"and {unverified[1]} (step {unverified[0]}) holds the weights that gave it, so it is no good " \
+                   f"either; {rest}"
         return (f"{saved[1]} (step {saved[0]}) keeps the last good state" if saved
                 else "no checkpoint was written by this run")
 
@@ -376,9 +384,17 @@ def main(argv: list[str]) -> dict:
         if not math.isfinite(loss_total):
             raise NanoError(f"step {step}: loss is {loss_total}; stopped, {last_good()}. Lower learning_rate "
                             f"(now {lr:.2e}), check warmup_iters, grad_clip and dtype ({C.dtype})")
+        if unverified:  # its weights gave a finite loss
+            saved, unverified = unverified, None
         if C.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(raw_model.parameters(), C.grad_clip)
-        optimizer.step()
+        try:
+            optimizer.step()
+        except RuntimeError as e:  # an update too large for float32 (AdamW's step size is lr / (1 - beta1^t))
+            if "overflow" not in str(e):
+                raise
+            raise NanoError(f"step {step}: the update overflows float32; stopped, {last_good()}. Lower learning_rate "
+                            f"(now {lr:.2e})")
         optimizer.zero_grad(set_to_none=True)
         if ema_model is not None:
             torch._foreach_lerp_(list(ema_model.parameters()), list(raw_model.parameters()), 1.0 - P.ema_decay)
@@ -408,7 +424,7 @@ def main(argv: list[str]) -> dict:
             t_last, step_last, tokens_seen = time.time(), step, 0  # leave evaluation out of the throughput
         elif step % (C.ckpt_interval or C.eval_interval) == 0 or stopping:
             checkpoint(ckpt_path, {})
-            saved = (step, ckpt_path)
+            unverified = (step, ckpt_path)  # good once the next step's loss is finite
     pbar.close()
     if stopping:
         print0(f"stopped at step {step}; continue with --resume")

@@ -194,6 +194,10 @@ def main(argv: list[str]) -> dict:
                         f"choose another --out_dir, or replace it with --overwrite=True")
     if master:
         remove_stale_temp_files(C.out_dir)
+        if C.overwrite and not C.resume:  # replaced now: never a new log beside the old run's checkpoints
+            for path in (ckpt_path, best_path):
+                if os.path.exists(path):
+                    os.remove(path)
     if device.startswith("cuda"):
         torch.cuda.set_device(device)  # also without DDP: --device=cuda:1 must own its RNG state and kernels
     if ddp:

@@ -102,7 +102,10 @@ def check_phases(config: dict) -> list[dict]:
         start = phase["start"]
         merged = {**plan[-1], **{k: _check_type(k, v, DEFAULTS[k], where) for k, v in phase.items() if k != "start"},
                   "start": start}
-        check_config(merged, model_defaults(config))
+        try:
+            check_config(merged, model_defaults(config))
+        except NanoError as e:
+            raise NanoError(f"{where}: {e}")
         if start < config["max_iters"]:  # a phase after max_iters is not reached (a short test run, say)
             plan.append(merged)
     for phase, nxt in zip(plan, plan[1:] + [None]):

@@ -51,6 +51,9 @@ def main(argv: list[str]) -> dict:
     path = data_dir(dataset)
     same_vocabulary(load_meta(path), ckpt["meta"], dataset, config["ckpt"])
     data = Dataset(path, config["split"], ckpt["config"]["block_size"])
+    if data.rows and data.width > ckpt["model_config"]["block_size"]:
+        raise NanoError(f"--dataset={dataset} has rows of {data.width} tokens, longer than the "
+                        f"{ckpt['model_config']['block_size']} {config['ckpt']} was built for")
     if config["gen_samples"]:  # a wrong length or scorer should not cost an evaluation run first
         check_max_new_tokens(config["gen_length"] or ckpt["model_config"]["block_size"], ckpt["model_config"],
                              key="gen_length")

@@ -166,27 +166,17 @@ def git_commit() -> str:
         return "unknown"
 
 
-def main(argv: list[str]) -> dict:
-    if wants_help(argv):
-        print_help(__file__, __doc__, DEFAULTS, get_config([a for a in argv if not wants_help([a])], DEFAULTS)["model"])
-        return {}
-    t_start = time.time()
-    config = get_config(argv, DEFAULTS)
-    check_config(config, model_defaults(config))
-    check_out_dir(config["out_dir"])
-    plan = check_phases(config)
-    C = SimpleNamespace(**config)
-    last_step = C.max_iters
-    device = pick_device(C.device)
-    # DDP from torchrun's environment
-    ddp = int(os.environ.get("RANK", -1)) != -1
-    rank, local_rank, world = 0, 0, 1
-    if ddp:
-        rank, local_rank, world = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
-        if device.startswith("cuda"):
-            device = f"cuda:{local_rank}"
-    master = rank == 0
-    print0 = print if master else (lambda *a, **k: None)
+# ----------------------------------------------------------------------------- setup pieces of main()
+def start_processes(device: str) -> tuple[bool, int, int, int, str]:
+    """DDP from torchrun's environment: (ddp, rank, local_rank, world, this rank's device)."""
+    if int(os.environ.get("RANK", -1)) == -1:
+        return False, 0, 0, 1, device
+    rank, local_rank, world = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
+    return True, rank, local_rank, world, f"cuda:{local_rank}" if device.startswith("cuda") else device
+
+
+def claim_out_dir(C, master: bool):
+    """Lock out_dir (rank 0) and refuse to replace a run nobody asked to replace. -> the lock file."""
     lock = lock_out_dir(C.out_dir) if master else None  # held until this process ends
     ckpt_path, best_path = os.path.join(C.out_dir, "ckpt.pt"), os.path.join(C.out_dir, "best.pt")
     if C.resume and not os.path.exists(ckpt_path):
@@ -201,15 +191,161 @@ def main(argv: list[str]) -> dict:
             for path in (ckpt_path, best_path):
                 if os.path.exists(path):
                     os.remove(path)
-    if device.startswith("cuda"):
+    return lock
+
+
+def make_optimizer(model: torch.nn.Module, C, fused: bool) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]  # matrices, embeddings
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]  # norms, biases
+    return torch.optim.AdamW([{"params": decay, "weight_decay": C.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=C.learning_rate,
+                             betas=(C.beta1, C.beta2), fused=fused)
+
+
+def resume_from(path: str, C, raw_model, optimizer, ema_model, rank: int, cuda: bool):
+    """Load ckpt.pt into the model, optimizer, EMA and RNG. -> (step, best value, EMA model)."""
+    ckpt = load_checkpoint(path)
+    model_config = dataclasses.asdict(raw_model.config)
+    if ckpt["model_name"] != C.model:
+        raise NanoError(f"{path} holds a '{ckpt['model_name']}' model, this run trains '{C.model}'")
+    changed = sorted(k for k in model_config if ckpt["model_config"].get(k) != model_config[k])
+    if changed:
+        raise NanoError(f"{path} was trained with other model settings: " + ", ".join(
+            f"{k}={ckpt['model_config'].get(k)!r} (now {model_config[k]!r})" for k in changed))
+    if ckpt["step"] >= C.max_iters:
+        raise NanoError(f"{path} is at step {ckpt['step']}, already at max_iters={C.max_iters}; "
+                        f"raise --max_iters to train further")
+    load_state(raw_model, ckpt["model"], path)
+    optimizer.load_state_dict(ckpt["optimizer"])  # moves its state onto the parameters' device
+    if ckpt.get("ema") is not None or C.ema_decay > 0:  # an EMA first switched on here starts from the weights
+        ema_model = ema_model or copy.deepcopy(raw_model).requires_grad_(False)
+        load_state(ema_model, ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"], path)
+    # the best value counts only if it measured the same thing (old checkpoints: the config's metric)
+    same_metric = ckpt.get("best_metric", ckpt["config"].get("best_metric")) == C.best_metric
+    rng = ckpt["rng"]
+    torch.set_rng_state(rng["cpu"][rank % len(rng["cpu"])])
+    if cuda and rng.get("cuda"):
+        torch.cuda.set_rng_state(rng["cuda"][rank % len(rng["cuda"])])
+    return ckpt["step"], ckpt.get("best") if same_metric else None, ema_model
+
+
+class Checkpoints:
+    """Writes ckpt.pt / best.pt (rank 0; every rank joins the RNG gather and the checks) and knows which
+    checkpoint is good. One written after an evaluation is good; one written without (ckpt_interval, a stop)
+    or resumed from is `unverified` until a loss computed from its weights is finite, since the ckpt.pt it
+    replaced is gone. Nothing non-finite is ever written."""
+
+    def __init__(self, C, config: dict, meta: dict, master: bool, ddp: bool, world: int):
+        self.C, self.config, self.meta, self.master, self.ddp, self.world = C, config, meta, master, ddp, world
+        self.ckpt_path, self.best_path = os.path.join(C.out_dir, "ckpt.pt"), os.path.join(C.out_dir, "best.pt")
+        self.saved = self.unverified = None  # (step, path)
+
+    def last_good(self) -> str:
+        if self.unverified:
+            rest = f"{self.best_path} keeps the best evaluated state" if os.path.exists(self.best_path) else \
+                "no good checkpoint is left"
+            return (f"and {self.unverified[1]} (step {self.unverified[0]}) holds the weights that gave it, so it is "
+                    f"no good either; {rest}")
+        return f"{self.saved[1]} (step {self.saved[0]}) keeps the last good state" if self.saved else \
+            "no checkpoint was written by this run"
+
+    def write(self, path: str, step: int, models: tuple, optimizer, best, result: dict | None, lr: float):
+        """result: the evaluation just made (None when there was none)."""
+        raw_model, ema_model = models
+        bad = [k for k, v in (result or {}).items() if not math.isfinite(v)]
+        if bad or not all_finite(raw_model, ema_model):
+            what = f"{bad[0]} is {result[bad[0]]}" if bad else "the weights are not finite"
+            raise NanoError(f"step {step}: {what}; stopped without writing {path}: {self.last_good()}. Lower "
+                            f"learning_rate (now {lr:.2e}), keep grad_clip on, check dtype")
+        cuda = next(raw_model.parameters()).is_cuda
+        states = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if cuda else None}
+        gathered = [states]
+        if self.ddp:
+            gathered = [None] * self.world
+            dist.all_gather_object(gathered, states)
+        if self.master:
+            save_checkpoint(path, {
+                "format_version": 1, "model_name": self.C.model, "model_config": dataclasses.asdict(raw_model.config),
+                "model": raw_model.state_dict(), "ema": ema_model.state_dict() if ema_model else None,
+                "optimizer": optimizer.state_dict(), "config": self.config, "meta": self.meta, "step": step,
+                "best": best, "best_metric": self.C.best_metric,
+                "rng": {"cpu": [s["cpu"] for s in gathered], "cuda": [s["cuda"] for s in gathered if cuda]}})
+        if path == self.ckpt_path:
+            evaluated = result is not None  # else good only once the next step's loss is finite
+            self.saved, self.unverified = ((step, path), None) if evaluated else (self.saved, (step, path))
+
+    def loss_was_finite(self):
+        if self.unverified:
+            self.saved, self.unverified = self.unverified, None
+
+
+def open_log(C, record: dict):
+    """log.jsonl (rank 0): a header that says everything needed to repeat the run, then a record a line."""
+    path = os.path.join(C.out_dir, "log.jsonl")
+    if not C.resume and C.overwrite and os.path.exists(path):
+        os.replace(path, path + ".old")  # asked to start afresh: the old log is kept aside, once
+    torn = os.path.exists(path) and os.path.getsize(path) and open(path, "rb").read()[-1:] != b"\n"
+    log = open(path, "a")
+    if torn:  # a kill mid-write left half a line: end it, so every later line parses
+        log.write("\n")
+    log.write(dumps(record) + "\n")
+    wandb = None
+    if C.wandb_log:
+        try:
+            import wandb  # optional: only when asked for
+        except ImportError:
+            raise NanoError("wandb_log=True needs `pip install wandb`; or leave --wandb_log=False")
+        wandb.init(project=C.wandb_project, name=C.wandb_run_name or os.path.basename(C.out_dir),
+                   config=record["config"], resume="allow")
+    return log, wandb
+
+
+class StopFlag:
+    """Ctrl-C / SIGTERM: finish the step, save, exit (the ranks decide together in the loop). A second
+    Ctrl-C exits at once."""
+
+    def __init__(self, rank_name: str):
+        self.asked, self.rank_name = False, rank_name
+        signal.signal(signal.SIGINT, self.ask)
+        signal.signal(signal.SIGTERM, self.ask)
+
+    def ask(self, signum, frame):
+        if self.asked:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.asked = True
+        print(f"\n{signal.Signals(signum).name}{self.rank_name}: saving a checkpoint after this step "
+              f"(again to quit now)", flush=True)
+
+    @staticmethod
+    def release():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv: list[str]) -> dict:
+    if wants_help(argv):
+        print_help(__file__, __doc__, DEFAULTS, get_config([a for a in argv if not wants_help([a])], DEFAULTS)["model"])
+        return {}
+    t_start = time.time()
+    config = get_config(argv, DEFAULTS)
+    check_config(config, model_defaults(config))
+    check_out_dir(config["out_dir"])
+    plan = check_phases(config)
+    C = SimpleNamespace(**config)
+    ddp, rank, local_rank, world, device = start_processes(pick_device(C.device))
+    master = rank == 0
+    print0 = print if master else (lambda *a, **k: None)
+    lock = claim_out_dir(C, master)
+    cuda = device.startswith("cuda")
+    if cuda:
         torch.cuda.set_device(device)  # also without DDP: --device=cuda:1 must own its RNG state and kernels
-    if ddp:
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    device_type = device.split(":")[0]
-    ctx, use_amp = autocast_for(device, C.dtype)
-    if device_type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    if ddp:
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    ctx, use_amp = autocast_for(device, C.dtype)
 
     # data and model: every rank builds the same initial weights (seed), then draws its own dropout (seed + rank)
     path = data_dir(C.dataset)
@@ -223,106 +359,23 @@ def main(argv: list[str]) -> dict:
     raw_model = build_model(C.model, config).to(device)
     if ddp:
         torch.manual_seed(C.seed + rank)
-    model_config = dataclasses.asdict(raw_model.config)
-    n_params = sum(p.numel() for p in raw_model.parameters())
-    decay = [p for p in raw_model.parameters() if p.requires_grad and p.dim() >= 2]  # matrices, embeddings
-    no_decay = [p for p in raw_model.parameters() if p.requires_grad and p.dim() < 2]  # norms, biases
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": C.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=C.learning_rate,
-                                  betas=(C.beta1, C.beta2), fused=device_type == "cuda")
+    optimizer = make_optimizer(raw_model, C, fused=cuda)
     ema_model = copy.deepcopy(raw_model).requires_grad_(False) if C.ema_decay > 0 else None
-
-    # resume
-    # saved: (step, path) of the last checkpoint known to be good. A checkpoint written without an evaluation
-    # (and the one resumed from) is only good once a loss computed from its weights is finite: till then it is
-    # `unverified`, and the ckpt.pt it replaced is gone
-    step, best, saved, unverified = 0, None, None, None
+    ckpts = Checkpoints(C, config, meta, master, ddp, world)
+    step, best = 0, None
     if C.resume:
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt["model_name"] != C.model:
-            raise NanoError(f"{ckpt_path} holds a '{ckpt['model_name']}' model, this run trains '{C.model}'")
-        changed = {k for k in model_config if ckpt["model_config"].get(k) != model_config[k]}
-        if changed:
-            raise NanoError(f"{ckpt_path} was trained with other model settings: "
-                            + ", ".join(f"{k}={ckpt['model_config'].get(k)!r} (now {model_config[k]!r})"
-                                        for k in sorted(changed)))
-        if ckpt["step"] >= last_step:
-            raise NanoError(f"{ckpt_path} is at step {ckpt['step']}, already at max_iters={last_step}; "
-                            f"raise --max_iters to train further")
-        load_state(raw_model, ckpt["model"], ckpt_path)
-        optimizer.load_state_dict(ckpt["optimizer"])  # moves its state onto the parameters' device
-        step, unverified = ckpt["step"], (ckpt["step"], ckpt_path)
-        if ckpt.get("ema") is not None or C.ema_decay > 0:  # an EMA first switched on here starts from the weights
-            ema_model = ema_model or copy.deepcopy(raw_model).requires_grad_(False)
-            load_state(ema_model, ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"], ckpt_path)
-        # the best value counts only if it measured the same thing (old checkpoints: the config's metric)
-        if ckpt.get("best_metric", ckpt["config"].get("best_metric")) == C.best_metric:
-            best = ckpt.get("best")
-        rng = ckpt["rng"]
-        torch.set_rng_state(rng["cpu"][rank % len(rng["cpu"])])
-        if device_type == "cuda" and rng.get("cuda"):
-            torch.cuda.set_rng_state(rng["cuda"][rank % len(rng["cuda"])])
-        del ckpt
+        step, best, ema_model = resume_from(ckpts.ckpt_path, C, raw_model, optimizer, ema_model, rank, cuda)
+        ckpts.unverified = (step, ckpts.ckpt_path)
     model = torch.compile(raw_model) if C.compile else raw_model
     if ddp:
-        model = DDP(model, device_ids=[local_rank] if device_type == "cuda" else None)
-
-    def gather_rng() -> dict:
-        states = {"cpu": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if device_type == "cuda" else None}
-        if not ddp:
-            return {"cpu": [states["cpu"]], "cuda": [states["cuda"]] if states["cuda"] is not None else []}
-        gathered = [None] * world
-        dist.all_gather_object(gathered, states)
-        return {"cpu": [s["cpu"] for s in gathered], "cuda": [s["cuda"] for s in gathered if s["cuda"] is not None]}
-
-    def last_good() -> str:
-        if unverified:
-            rest = f"{best_path} keeps the best evaluated state" if os.path.exists(best_path) else \
-                "no good checkpoint is left"
-            return f"and {unverified[1]} (step {unverified[0]}) holds the weights that gave it, so it is no good " \
-                   f"either; {rest}"
-        return (f"{saved[1]} (step {saved[0]}) keeps the last good state" if saved
-                else "no checkpoint was written by this run")
-
-    def checkpoint(path: str, result: dict):
-        """Every rank joins the RNG gather and the checks (all hold the same weights); rank 0 writes."""
-        bad = [k for k, v in result.items() if not math.isfinite(v)]
-        if bad or not all_finite(raw_model, ema_model):
-            what = f"{bad[0]} is {result[bad[0]]}" if bad else "the weights are not finite"
-            raise NanoError(f"step {step}: {what}; stopped without writing {path}: {last_good()}. Lower "
-                            f"learning_rate (now {get_lr(step - 1, P):.2e}), keep grad_clip on, check dtype")
-        rng = gather_rng()
-        if master:
-            save_checkpoint(path, {
-                "format_version": 1, "model_name": C.model, "model_config": model_config,
-                "model": raw_model.state_dict(), "ema": ema_model.state_dict() if ema_model else None,
-                "optimizer": optimizer.state_dict(), "config": config, "meta": meta, "step": step,
-                "best": best, "best_metric": C.best_metric, "rng": rng})
-
-    # logging: the first line of a run's log says everything needed to repeat it
-    wandb = None
-    if master:
-        log_path = os.path.join(C.out_dir, "log.jsonl")
-        if not C.resume and C.overwrite and os.path.exists(log_path):
-            os.replace(log_path, log_path + ".old")  # asked to start afresh: the old log is kept aside, once
-        torn = os.path.exists(log_path) and os.path.getsize(log_path) and open(log_path, "rb").read()[-1:] != b"\n"
-        log = open(log_path, "a")
-        if torn:  # a kill mid-write left half a line: end it, so every later line parses
-            log.write("\n")
-        log.write(dumps({"config": config, "git": git_commit(), "argv": argv, "world_size": world,
-                         "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
-                                      "numpy": np.__version__},
-                         "machine": {"host": platform.node(), "cpus": os.cpu_count(),
-                                     "threads": torch.get_num_threads(), "device": device,
-                                     "gpu": torch.cuda.get_device_name(device) if device_type == "cuda" else None},
-                         "n_params": n_params, "resumed_at": step if C.resume else None}) + "\n")
-        if C.wandb_log:
-            try:
-                import wandb  # optional: only when asked for
-            except ImportError:
-                raise NanoError("wandb_log=True needs `pip install wandb`; or leave --wandb_log=False")
-            wandb.init(project=C.wandb_project, name=C.wandb_run_name or os.path.basename(C.out_dir), config=config,
-                       resume="allow")
+        model = DDP(model, device_ids=[local_rank] if cuda else None)
+    n_params = sum(p.numel() for p in raw_model.parameters())
+    log, wandb = open_log(C, {
+        "config": config, "git": git_commit(), "argv": argv, "world_size": world, "n_params": n_params,
+        "versions": {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__},
+        "machine": {"host": platform.node(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+                    "device": device, "gpu": torch.cuda.get_device_name(device) if cuda else None},
+        "autocast": "bfloat16" if use_amp else None, "resumed_at": step if C.resume else None}) if master else (None, None)
 
     def write_log(record: dict):
         if master:
@@ -334,32 +387,12 @@ def main(argv: list[str]) -> dict:
     print0(f"{C.model}: {n_params / 1e6:.2f}M parameters | data {C.dataset}: {train_data.n_items} train items | "
            f"batch {C.batch_size} x {len(plan)} phase(s) | device {device}{' bf16 autocast' if use_amp else ''}"
            f"{f' x {world} ranks' if ddp else ''}")
-
-    # Ctrl-C / SIGTERM to any rank: finish the step, save, exit; the ranks decide together (below). A second
-    # Ctrl-C exits at once.
-    stop = {"asked": False}
-
-    def ask_stop(signum, frame):
-        if stop["asked"]:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        stop["asked"] = True
-        print(f"\n{signal.Signals(signum).name}{f' (rank {rank})' if ddp else ''}: saving a checkpoint after this "
-              f"step (again to quit now)", flush=True)
-
-    signal.signal(signal.SIGINT, ask_stop)
-    signal.signal(signal.SIGTERM, ask_stop)
-
-    def run_eval() -> dict:
-        r = evaluate(ema_model or raw_model, val_data, C.eval_examples, C.eval_gen_examples, C.eval_batch_size,
-                     device, ctx, seed=C.seed)
-        return {f"val_{k}": v for k, v in r.items()}
-
+    stop = StopFlag(f" (rank {rank})" if ddp else "")
     from tqdm import tqdm
-    pbar = tqdm(total=last_step, initial=step, disable=not master, dynamic_ncols=True, desc=C.model)
+    pbar = tqdm(total=C.max_iters, initial=step, disable=not master, dynamic_ncols=True, desc=C.model)
     result, tokens_seen, t_last, step_last, first_step_s, stopping = {}, 0, time.time(), step, None, False
     raw_model.train()
-    while step < last_step and not stopping:
+    while step < C.max_iters and not stopping:
         P = SimpleNamespace(**[p for p in plan if p["start"] <= step][-1])  # this step's phase
         if P.ema_decay > 0 and ema_model is None:  # an EMA switched on by a phase starts from the weights
             ema_model = copy.deepcopy(raw_model).requires_grad_(False)
@@ -386,13 +419,12 @@ def main(argv: list[str]) -> dict:
             loss_total += loss.item() / grad_accum
         # one all-reduce decides together: the loss of the global batch, and whether any rank was asked to
         # stop (so all ranks leave at the same step and save once)
-        loss_total, stops = all_reduce_sum([loss_total, float(stop["asked"])], device)
+        loss_total, stops = all_reduce_sum([loss_total, float(stop.asked)], device)
         loss_total, stopping = loss_total / world, stops > 0
         if not math.isfinite(loss_total):
-            raise NanoError(f"step {step}: loss is {loss_total}; stopped, {last_good()}. Lower learning_rate "
+            raise NanoError(f"step {step}: loss is {loss_total}; stopped, {ckpts.last_good()}. Lower learning_rate "
                             f"(now {lr:.2e}), check warmup_iters, grad_clip and dtype ({C.dtype})")
-        if unverified:  # its weights gave a finite loss
-            saved, unverified = unverified, None
+        ckpts.loss_was_finite()
         if C.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(raw_model.parameters(), C.grad_clip)
         try:
@@ -400,23 +432,26 @@ def main(argv: list[str]) -> dict:
         except RuntimeError as e:  # an update too large for float32 (AdamW's step size is lr / (1 - beta1^t))
             if "overflow" not in str(e):
                 raise
-            raise NanoError(f"step {step}: the update overflows float32; stopped, {last_good()}. Lower learning_rate "
-                            f"(now {lr:.2e})")
+            raise NanoError(f"step {step}: the update overflows float32; stopped, {ckpts.last_good()}. Lower "
+                            f"learning_rate (now {lr:.2e})")
         optimizer.zero_grad(set_to_none=True)
         if ema_model is not None:
             torch._foreach_lerp_(list(ema_model.parameters()), list(raw_model.parameters()), 1.0 - P.ema_decay)
         step += 1
         first_step_s = first_step_s or time.time() - t_start
         pbar.update(1)
-        if step % C.log_interval == 0 or step == last_step:
+        if step % C.log_interval == 0 or step == C.max_iters:
             dt = time.time() - t_last
             tok_s, steps_s = tokens_seen * world / dt, (step - step_last) / dt
             pbar.set_postfix(loss=f"{loss_total:.4f}", tok_s=f"{tok_s:,.0f}", ms=f"{1000 / steps_s:.0f}")
             write_log({"step": step, "loss": loss_total, "lr": lr, "tok_s": tok_s, "steps_s": steps_s,
                        **{k: float(v) for k, v in metrics.items()}})
             tokens_seen, t_last, step_last = 0, time.time(), step
-        if step % C.eval_interval == 0 or step == last_step:
-            result = run_eval()
+        models = (raw_model, ema_model)
+        if step % C.eval_interval == 0 or step == C.max_iters:
+            r = evaluate(ema_model or raw_model, val_data, C.eval_examples, C.eval_gen_examples, C.eval_batch_size,
+                         device, ctx, seed=C.seed)
+            result = {f"val_{k}": v for k, v in r.items()}
             value = result.get(C.best_metric)
             better = value is not None and math.isfinite(value) and (
                 best is None or (value > best if "acc" in C.best_metric else value < best))
@@ -424,19 +459,16 @@ def main(argv: list[str]) -> dict:
                 pbar.write(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in result.items()))
             write_log({"step": step, **result, "t": time.time() - t_start})  # t: seconds since this process began
             best = value if better else best
-            checkpoint(ckpt_path, result)  # first: a kill between the two writes leaves a resumable run
-            saved = (step, ckpt_path)
-            if better:
-                checkpoint(best_path, result)
+            ckpts.write(ckpts.ckpt_path, step, models, optimizer, best, result, lr)  # first: a kill between the
+            if better:                                                              # two leaves a resumable run
+                ckpts.write(ckpts.best_path, step, models, optimizer, best, result, lr)
             t_last, step_last, tokens_seen = time.time(), step, 0  # leave evaluation out of the throughput
         elif step % (C.ckpt_interval or C.eval_interval) == 0 or stopping:
-            checkpoint(ckpt_path, {})
-            unverified = (step, ckpt_path)  # good once the next step's loss is finite
+            ckpts.write(ckpts.ckpt_path, step, models, optimizer, best, None, lr)
     pbar.close()
     if stopping:
         print0(f"stopped at step {step}; continue with --resume")
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    StopFlag.release()
     write_log({"step": step, "done": step, "first_step_s": first_step_s, "wall_s": time.time() - t_start})
     if master:
         log.close()
@@ -444,7 +476,8 @@ def main(argv: list[str]) -> dict:
         if wandb:
             wandb.finish()
         if first_step_s is not None:
-            print0(f"first step after {first_step_s:.1f}s; total {time.time() - t_start:.1f}s; checkpoint {ckpt_path}")
+            print0(f"first step after {first_step_s:.1f}s; total {time.time() - t_start:.1f}s; "
+                   f"checkpoint {ckpts.ckpt_path}")
     if ddp:
         dist.destroy_process_group()
     return {"step": step, **result}

@@ -22,3 +22,22 @@ def test_readme_points_at_files_a_clone_has():
     assert "../shared" not in text
     for path in ("models/README.md", "data/FORMAT.md", "bench/star_table.py", "bench/gpu_check.sh", "engine.py"):
         assert path in text and os.path.exists(os.path.join(ROOT, path)), path
+
+
+def test_plot_log_without_matplotlib_prints_the_curve(tmp_path, capsys, monkeypatch):
+    import json
+    import builtins
+    import plot_log
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [{"config": {}}, {"step": 10, "loss": 2.5},
+                                                        {"step": 10, "val_loss": 2.4, "val_seq_acc": 0.5}]) + "\n")
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *a, **k):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    plot_log.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "pip install matplotlib" in out and "val_loss 2.4000" in out and "val_seq_acc 0.5000" in out

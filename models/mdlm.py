@@ -60,6 +60,14 @@ class Config:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    # Two additions for small bidirectional models (off by default; the star configs turn them on). A lookup on
+    # star graphs needs to know each edge node's partner, its neighbour in the prompt. A causal model gets a
+    # "previous token" head for free from its mask; a small bidirectional RoPE model did not learn one in 20k
+    # steps (0% on star_easy; bench/results/mdlm_mlm_star_easy_probes.json), and with these it learns the
+    # lookups by 4k steps and solves star_easy.
+    neighbour_mix: bool = False  # add linear maps of the left and right neighbours' embeddings to each position
+    abs_pos: bool = False  # learned absolute positions added to the embeddings (GPT-2), besides RoPE: which
+    #                        node of an edge a position holds is then visible, not only offsets between them
     time_cond: bool = False  # adaLN time conditioning (DiT); MDLM trains without it
     # diffusion
     schedule_eps: float = 1e-3  # mask probability at time t is (1 - eps) t
@@ -154,6 +162,9 @@ class Model(nn.Module):
         self.canvas_len = (c.max_target_len if c.max_target_len > 0 else c.block_size) + int(self.rows_data)
         self.wte = nn.Embedding(self.n_vocab, c.n_embd)
         self.drop = nn.Dropout(c.dropout)
+        self.mix_left = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.mix_right = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.wpe = nn.Embedding(2 * c.block_size + 2, c.n_embd) if c.abs_pos else None  # any prompt + canvas sample.py allows
         self.time_emb = TimeEmbedding(c.n_embd) if c.time_cond else None
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.norm = nn.LayerNorm(c.n_embd, bias=False)
@@ -188,7 +199,12 @@ class Model(nn.Module):
         cos, sin = self.cos[None, None, :W], self.sin[None, None, :W]  # (1, 1, W, hd/2)
         attn_mask = keep[:, None, None, :] if keep is not None else None  # (B, 1, 1, W)
         cond = self.time_emb(self.sigma(t)) if self.time_emb is not None else None  # (B, C)
-        x = self.drop(self.wte(idx))
+        x = self.wte(idx)  # (B, W, C)
+        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past the ends
+            x = x + self.mix_left(F.pad(x[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(x[:, 1:], (0, 0, 0, 1)))
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(W, device=idx.device))[None]
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x, cos, sin, attn_mask, cond)
         x = self.norm(x)

@@ -50,6 +50,14 @@ class Config:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
+    # Two additions for small bidirectional models (off by default; the star configs turn them on). A lookup on
+    # star graphs needs to know each edge node's partner, its neighbour in the prompt. A causal model gets a
+    # "previous token" head for free from its mask; a small bidirectional RoPE model did not learn one in 20k
+    # steps (0% on star_easy; bench/results/mdlm_mlm_star_easy_probes.json), and with these it learns the
+    # lookups by 4k steps and solves star_easy.
+    neighbour_mix: bool = False  # add linear maps of the left and right neighbours' embeddings to each position
+    abs_pos: bool = False  # learned absolute positions added to the embeddings (GPT-2), besides RoPE: which
+    #                        node of an edge a position holds is then visible, not only offsets between them
     # decoding
     unmask: str = "threshold"  # 'threshold' (XLM's star setting) or 'fixed' (a fixed number per step)
     threshold: float = 0.1  # 'threshold': the summed uncertainty allowed before the last one taken; <= 0: one a step
@@ -117,6 +125,9 @@ class Model(nn.Module):
         self.canvas_len = c.max_target_len if c.max_target_len > 0 else c.block_size
         self.wte = nn.Embedding(self.n_vocab, c.n_embd)
         self.drop = nn.Dropout(c.dropout)
+        self.mix_left = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.mix_right = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.wpe = nn.Embedding(2 * c.block_size + 2, c.n_embd) if c.abs_pos else None  # any prompt + canvas sample.py allows
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.norm = nn.LayerNorm(c.n_embd, bias=False)
         self.head = nn.Linear(c.n_embd, self.n_vocab, bias=False)
@@ -143,7 +154,12 @@ class Model(nn.Module):
             self.cos, self.sin = (a.to(idx.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
         cos, sin = self.cos[None, None, :W], self.sin[None, None, :W]  # (1, 1, W, hd/2)
         attn_mask = keep[:, None, None, :] if keep is not None else None  # (B, 1, 1, W)
-        x = self.drop(self.wte(idx))
+        x = self.wte(idx)  # (B, W, C)
+        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past the ends
+            x = x + self.mix_left(F.pad(x[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(x[:, 1:], (0, 0, 0, 1)))
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(W, device=idx.device))[None]
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x, cos, sin, attn_mask)
         return self.norm(x)

@@ -1,20 +1,18 @@
-# ARLM on star_easy: the autoregressive baseline the XLM paper shows failing at planning.
-#   python train.py configs/arlm_star_easy.py && python eval.py --ckpt=out/arlm_star_easy/ckpt.pt
-# CPU-sized: 4 layers x 128 wide (0.8M parameters), ~5 minutes on 2 cores. Expect ~1/3 sequence accuracy:
-# after the centre the model must pick one of 3 arms before it can see which leads to the goal (the
-# "Clever Hans" cheat of Bachmann & Nagarajan 2024), as XLM's 12L/768 ARLM does (33.1 / 81.7).
+# ARLM on star_easy (XLM Table 1 row; paper 33.1 / 81.7 at 12L/768): the autoregressive baseline, at its ceiling
+# of about a third (after the centre it must pick one of 3 arms before it can see which leads to the goal).
+# ILM's phase-1 recipe at 4L/64, 20k steps. Probe: test 34.0 / 50.5 in 12.5 min on one thread (2026-11-30).
 out_dir = "out/arlm_star_easy"
 dataset = "star/easy"
 model = "arlm"
 n_layer = 4
 n_head = 4
-n_embd = 128
-batch_size = 64
-max_iters = 2000
+n_embd = 64
+batch_size = 32
+max_iters = 20000
 phases = []  # one phase (the default run has two)
-learning_rate = 1e-3
-min_lr = 1e-4
-weight_decay = 0.1
+learning_rate = 3e-3
+min_lr = 3e-4
+weight_decay = 0.3
 warmup_iters = 100
-eval_interval = 500
+eval_interval = 2000
 best_metric = "val_seq_acc"

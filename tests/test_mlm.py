@@ -10,6 +10,7 @@ import json
 import math
 import os
 
+import pytest
 import torch
 
 import train
@@ -161,3 +162,24 @@ def test_loss_is_divided_by_target_tokens_plus_end():
 
 def test_resume_continues_exactly(star_data, tiny, tmp_path):
     check_resume(train.main, "mlm", star_data(), tiny, tmp_path)
+
+
+@pytest.mark.parametrize("module", ["mlm", "mdlm"])
+def test_neighbour_mix_shows_each_position_its_neighbours(module):
+    """With attention switched off (zero output projections) a position's hidden state can depend on other
+    tokens only through neighbour_mix: on the tokens right beside it, and on no other."""
+    import importlib
+    m = importlib.import_module(f"models.{module}")
+    for mix in (False, True):
+        torch.manual_seed(0)
+        model = m.Model(m.Config(vocab_size=24, pad_id=0, mask_id=3, block_size=12, max_target_len=4, n_layer=2,
+                                 n_head=2, n_embd=32, neighbour_mix=mix, abs_pos=True)).eval()
+        for block in model.blocks:
+            torch.nn.init.zeros_(block.attn.proj.weight)
+        x = torch.randint(4, 24, (1, 9))
+        h = model.trunk(x)
+        for j, moved in ((3, True), (5, True), (7, False)):  # neighbours of position 4, and one further away
+            y = x.clone()
+            y[0, j] = 4 + (x[0, j] - 3) % 20
+            changed = not torch.allclose(model.trunk(y)[0, 4], h[0, 4])
+            assert changed == (mix and moved), (mix, j)

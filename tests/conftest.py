@@ -1,6 +1,12 @@
-"""Shared test fixtures: small star-graph datasets made on the fly (no network, a second or so)."""
+"""Shared test fixtures: small star-graph datasets made on the fly (no network, a second or so).
+
+The suite runs on one thread (OMP_NUM_THREADS=1 unless set): float sums then come in a fixed order, so the
+bit-for-bit checks hold, and tests/test_trust.py can fork this process safely (a fork of a process whose
+OpenMP pool has started hangs in its first parallel region)."""
 import os
 import sys
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported by any test module
 
 import pytest
 

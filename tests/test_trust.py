@@ -41,6 +41,7 @@ def run(script: str, *args: str, user: int | None = None) -> SimpleNamespace:
         pid = os.fork()
         if pid == 0:  # the child never returns into pytest
             code = 1
+            torch.set_num_threads(1)  # the parent's OpenMP pool is not usable after a fork: run ops inline
             try:
                 os.dup2(out.fileno(), 1)
                 os.dup2(err.fileno(), 2)

@@ -7,6 +7,7 @@ made from these files by bench/star_table.py; nothing in it is typed by hand.
     OMP_NUM_THREADS=1 python bench/star_row.py configs/ilm_star_easy.py --seed=1337
     OMP_NUM_THREADS=1 python bench/star_row.py configs/ilm_star_easy.py --seed=2
     python bench/star_row.py configs/ilm_star_easy.py --seed=2 --resume     # after a stop: continue the run
+    python bench/star_row.py configs/mlm_star_easy.py --no_train --eval_args="--unmask=fixed"   # re-evaluate
 """
 import argparse
 import json
@@ -35,19 +36,21 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--resume", action="store_true", help="continue out/<config>_seed<seed> (a stopped row)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "star"))
+    ap.add_argument("--no_train", action="store_true", help="evaluate the finished run in out/<config>_seed<seed>")
+    ap.add_argument("--eval_args", default="", help="sampler overrides for the test evaluation, e.g. --unmask=fixed")
     args = ap.parse_args()
     name = os.path.basename(args.config).removesuffix(".py")
     out_dir = os.path.join("out", f"{name}_seed{args.seed}")
     cmd = [sys.executable, "train.py", args.config, f"--seed={args.seed}", f"--out_dir={out_dir}"]
     shown = f"python train.py {args.config} --seed={args.seed}"
-    t0 = time.time()
-    r = subprocess.run(cmd + (["--resume"] if args.resume else []), cwd=ROOT)
-    if r.returncode:
-        sys.exit(f"error: training failed (exit {r.returncode}); fix it and rerun with --resume")
-    wall = time.time() - t0
+    if not args.no_train:
+        r = subprocess.run(cmd + (["--resume"] if args.resume else []), cwd=ROOT)
+        if r.returncode:
+            sys.exit(f"error: training failed (exit {r.returncode}); fix it and rerun with --resume")
     ckpt = os.path.join(out_dir, "ckpt.pt")
     t1 = time.time()
-    subprocess.run([sys.executable, "eval.py", f"--ckpt={ckpt}", "--split=test"], cwd=ROOT, check=True)
+    eval_cmd = ["eval.py", f"--ckpt={ckpt}", "--split=test", *args.eval_args.split()]
+    subprocess.run([sys.executable, *eval_cmd], cwd=ROOT, check=True)
     eval_s = time.time() - t1
     with open(os.path.join(ROOT, out_dir, "log.jsonl")) as f:
         log = [json.loads(l) for l in f if l.strip()]
@@ -67,7 +70,7 @@ def main():
                           **{k: rec[k] for k in ("val_loss", "val_nll", "val_seq_acc", "val_tok_acc") if k in rec}})
     wall = sum(rec["wall_s"] for rec in log if "done" in rec)  # every process of the run, resumed ones too
     row = {"config": args.config, "name": name, "model": test["model"], "dataset": dataset, "seed": args.seed,
-           "command": shown, "eval_command": f"python eval.py --ckpt={ckpt} --split=test",
+           "command": shown, "eval_command": "python " + " ".join(eval_cmd),
            "wall_s": round(wall, 1), "resumed": args.resume, "eval_s": round(eval_s, 1), "machine": machine(),
            "git": header.get("git"), "date": time.strftime("%Y-%m-%d"), "steps": test["step"],
            "test_seq_acc": test["seq_acc"], "test_tok_acc": test["tok_acc"], "test_nll": test.get("nll"),

@@ -53,7 +53,8 @@ def render() -> str:
         m = r0["machine"]
         machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)" + (", shared" if m.get("shared") or
                                                                                       max(m.get("load_avg_at_end") or [0]) > m["cores"] else "")
-        out.append(f"| {r0['model'].upper()} | {task} | `{config}` | {accs} | {r0['steps'] // 1000}k | {walls} | "
+        extra = r0["eval_command"].split("--split=test")[-1].strip()  # sampler overrides of the test evaluation
+        out.append(f"| {r0['model'].upper()} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
     out += ["", "Time to accuracy: training wall time until the validation sequence accuracy (on the config's "
             "eval_gen_examples val prompts, 200 by default) first reaches 99%; 'never' if it did not.", "",

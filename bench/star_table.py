@@ -56,8 +56,9 @@ def render() -> str:
         extra = r0["eval_command"].split("--split=test")[-1].strip()  # sampler overrides of the test evaluation
         out.append(f"| {r0['model'].upper()} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
-    out += ["", "Time to accuracy: training wall time until the validation sequence accuracy (on the config's "
-            "eval_gen_examples val prompts, 200 by default) first reaches 99%; 'never' if it did not.", "",
+    out += ["", "Time to accuracy: wall time from the start of the run (its evaluations included) until the "
+            "validation sequence accuracy (the config's eval_gen_examples val prompts, 200 by default, decoded with "
+            "the sampler the run was trained with) first reaches 99%; 'never' if it did not.", "",
             "| model | task | seed | first val seq acc >= 99% at | final test seq % | total wall |", "|---|---|---|---|---|---|"]
     for config, seeds in rows.items():
         for r in sorted(seeds, key=lambda r: r["seed"]):

@@ -66,7 +66,24 @@ def render() -> str:
             reach = f"{t / 60:.1f} min" if t is not None else "never"
             out.append(f"| {r['model'].upper()} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
                        f"{100 * r['test_seq_acc']:.1f} | {r['wall_s'] / 60:.1f} min |")
+    out += ["", "Pretrained models that ship with the code (the weights, the EMA where the run kept one, and the config; `python eval.py --ckpt=<file> "
+            "--split=test` or `python sample.py --ckpt=<file>` right after a clone):", "", *shipped()]
     return "\n".join(out)
+
+
+def shipped() -> list[str]:
+    """models/pretrained/*.pt with the test numbers of the row each was made from."""
+    import torch
+    rows = {r["eval_command"].split("--ckpt=")[1].split()[0]: r for seeds in load().values() for r in seeds}
+    out = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "models", "pretrained", "*.pt"))):
+        src = torch.load(path, map_location="cpu", weights_only=True)["source"]["ckpt"]
+        r = rows.get(src)
+        what = (f"test {100 * r['test_seq_acc']:.1f} / {100 * r['test_tok_acc']:.1f} (`{r['config']}`, seed {r['seed']}"
+                f"{', eval ' + repr(r['eval_command'].split('--split=test')[-1].strip()) if '--unmask' in r['eval_command'] else ''})"
+                if r else "no results row")
+        out.append(f"- `models/pretrained/{os.path.basename(path)}` ({os.path.getsize(path) / 1e3:.0f} kB): {what}")
+    return out
 
 
 def readme_block(text: str) -> str:

@@ -8,12 +8,15 @@ import builtins
 import dataclasses
 import difflib
 import errno
+import fcntl
 import glob
 import importlib
 import json
 import math
 import os
+import platform
 import re
+import subprocess
 import sys
 import traceback
 from contextlib import nullcontext
@@ -28,7 +31,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 # ----------------------------------------------------------------------------- configuration
-def _check_type(key: str, value, default, where: str):
+def check_type(key: str, value, default, where: str):
     if default is None:
         return value
     if isinstance(default, bool) or isinstance(value, bool):
@@ -117,18 +120,18 @@ def get_config(argv: list[str], defaults: dict, extra_defaults=model_defaults) -
         parsed[key] = value
     for k, v in parsed.items():  # the engine's own keys first: they may decide the rest (model, ckpt)
         if k in defaults:
-            config[k] = _check_type(k, v, defaults[k], f"--{k}")
+            config[k] = check_type(k, v, defaults[k], f"--{k}")
     extra = extra_defaults(config) if extra_defaults else {}
     valid = {**extra, **defaults}
     for k, v in list(config.items()):
         if k not in valid:
             raise _unknown(k, valid, set_by.get(k, "config"))
         if k in set_by:
-            config[k] = _check_type(k, v, valid[k], set_by[k])
+            config[k] = check_type(k, v, valid[k], set_by[k])
     for k, v in parsed.items():
         if k not in valid:
             raise _unknown(k, valid, f"--{k}")
-        config[k] = _check_type(k, v, valid[k], f"--{k}")
+        config[k] = check_type(k, v, valid[k], f"--{k}")
     return {**extra, **config}
 
 
@@ -232,6 +235,40 @@ def check_out_dir(out_dir: str):
         parent = os.path.dirname(os.path.abspath(parent))
     if not os.access(parent, os.W_OK | os.X_OK):
         raise NanoError(f"out_dir {out_dir}: {parent} is not writable; choose another --out_dir")
+
+
+_HELD = {}  # out_dir -> the open lock file of this process
+
+
+def lock_out_dir(path: str):
+    """One run per out_dir: an exclusive flock held for the life of the process (the kernel drops it when
+    the holder dies, so a crashed run never blocks the next)."""
+    os.makedirs(path, exist_ok=True)
+    key = os.path.realpath(path)
+    if key in _HELD and not _HELD[key].closed:  # this process holds it already (train.main called again)
+        return _HELD[key]
+    f = _HELD[key] = open(os.path.join(path, ".lock"), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        del _HELD[key]
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise NanoError(f"out_dir {path} is in use by {holder}; wait for it to finish or choose another --out_dir")
+    f.seek(0)
+    f.truncate()
+    f.write(f"process {os.getpid()} on {platform.node()} (train.py)\n")
+    f.flush()
+    return f
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=5).stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"
 
 
 def pick_device(name: str) -> str:

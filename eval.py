@@ -94,11 +94,10 @@ def main(argv: list[str]) -> dict:
 
 def same_vocabulary(meta: dict, trained: dict, dataset: str, ckpt_path: str):
     """A checkpoint can be evaluated on another dataset only if the ids mean the same tokens."""
-    mine = (meta.get("vocab_size"), meta.get("itos"), meta.get("tokenizer"),
-            [meta.get(k) for k in ("pad", "bos", "eos", "mask")])
-    theirs = (trained.get("vocab_size"), trained.get("itos"), trained.get("tokenizer"),
-              [trained.get(k) for k in ("pad", "bos", "eos", "mask")])
-    if mine != theirs:
+    def vocabulary(m: dict) -> list:
+        return [m.get(k) for k in ("vocab_size", "itos", "tokenizer", "pad", "bos", "eos", "mask")]
+
+    if vocabulary(meta) != vocabulary(trained):
         raise NanoError(f"--dataset={dataset} has another vocabulary (vocab_size, itos, tokenizer or special ids) "
                         f"than {ckpt_path} was trained on; evaluate it on data made with the same vocabulary")
 
@@ -178,8 +177,7 @@ def reference_model(config: dict, meta: dict, device):
 def generative_eval(model, data: Dataset, config: dict, device, ckpt: dict, ref=None) -> dict:
     """Unconditional samples -> entropy and generative NLL (under `ref`), next to the same numbers for real text."""
     n, mc, meta = config["gen_samples"], ckpt["model_config"], ckpt["meta"]
-    length = config["gen_length"] or mc["block_size"]
-    check_max_new_tokens(length, mc, key="gen_length")
+    length = config["gen_length"] or mc["block_size"]  # checked by main() before the evaluation
     samples = []
     g = torch.Generator(device=device).manual_seed(config["seed"])
     for i in range(0, n, config["batch_size"]):

@@ -14,12 +14,10 @@ training script); --key=value overrides are literals only and never run code. Th
 """
 import copy
 import dataclasses
-import fcntl
 import math
 import os
 import platform
 import signal
-import subprocess
 import sys
 import time
 from types import SimpleNamespace
@@ -30,10 +28,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from data.loader import Dataset, NanoError, load_meta
-from engine import (_check_type, all_finite, all_reduce_sum, autocast_for, build_model, check_config,
-                    check_out_dir, data_dir, data_keys, dumps, evaluate, get_config, has_prompts, load_checkpoint,
-                    load_state, model_defaults, noised_loss, pick_device, print_help, remove_stale_temp_files,
-                    run_main, save_checkpoint, wants_help)
+from engine import (all_finite, all_reduce_sum, autocast_for, build_model, check_config, check_out_dir, check_type,
+                    data_dir, data_keys, dumps, evaluate, get_config, git_commit, has_prompts, load_checkpoint,
+                    load_state, lock_out_dir, model_defaults, noised_loss, pick_device, print_help,
+                    remove_stale_temp_files, run_main, save_checkpoint, wants_help)
 
 # ----------------------------------------------------------------------------- default config
 # I/O
@@ -100,7 +98,7 @@ def check_phases(config: dict) -> list[dict]:
         if phase["start"] <= start:
             raise NanoError(f"{where}: start={phase['start']} must come after the previous phase's start {start}")
         start = phase["start"]
-        merged = {**plan[-1], **{k: _check_type(k, v, DEFAULTS[k], where) for k, v in phase.items() if k != "start"},
+        merged = {**plan[-1], **{k: check_type(k, v, DEFAULTS[k], where) for k, v in phase.items() if k != "start"},
                   "start": start}
         try:
             check_config(merged, model_defaults(config))
@@ -111,6 +109,18 @@ def check_phases(config: dict) -> list[dict]:
     for phase, nxt in zip(plan, plan[1:] + [None]):
         phase["end"] = nxt["start"] if nxt else config["max_iters"]
     return plan
+
+
+def split_batches(plan: list[dict], world: int) -> list[SimpleNamespace]:
+    """Each phase's batch as micro-batches per rank x accumulation steps, checked once before training."""
+    out = []
+    for P in plan:
+        micro = P["micro_batch_size"] or P["batch_size"] // world
+        if micro <= 0 or P["batch_size"] % (micro * world):
+            raise NanoError(f"batch_size={P['batch_size']} must be a multiple of micro_batch_size x world_size = "
+                            f"{micro} x {world}; change batch_size or micro_batch_size")
+        out.append(SimpleNamespace(**P, micro=micro, grad_accum=P["batch_size"] // (micro * world)))
+    return out
 
 
 def get_lr(step: int, P) -> float:
@@ -130,40 +140,6 @@ def batch_items(data: Dataset, C, step: int) -> np.ndarray:
     data_step = step % C.overfit_batches if C.overfit_batches else step
     g = torch.Generator().manual_seed(C.seed * 1_000_003 + data_step)
     return torch.randint(data.n_items, (C.batch_size,), generator=g).numpy()
-
-
-_HELD = {}  # out_dir -> the open lock file of this process
-
-
-def lock_out_dir(path: str):
-    """One run per out_dir: an exclusive flock held for the life of the process (the kernel drops it when
-    the holder dies, so a crashed run never blocks the next)."""
-    os.makedirs(path, exist_ok=True)
-    key = os.path.realpath(path)
-    if key in _HELD and not _HELD[key].closed:  # this process holds it already (train.main called again)
-        return _HELD[key]
-    f = _HELD[key] = open(os.path.join(path, ".lock"), "a+")
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        del _HELD[key]
-        f.seek(0)
-        holder = f.read().strip() or "another process"
-        f.close()
-        raise NanoError(f"out_dir {path} is in use by {holder}; wait for it to finish or choose another --out_dir")
-    f.seek(0)
-    f.truncate()
-    f.write(f"process {os.getpid()} on {platform.node()} (train.py)\n")
-    f.flush()
-    return f
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=5).stdout.strip() or "unknown"
-    except Exception:
-        return "unknown"
 
 
 # ----------------------------------------------------------------------------- setup pieces of main()
@@ -335,6 +311,7 @@ def main(argv: list[str]) -> dict:
     plan = check_phases(config)
     C = SimpleNamespace(**config)
     ddp, rank, local_rank, world, device = start_processes(pick_device(C.device))
+    phases = split_batches(plan, world)
     master = rank == 0
     print0 = print if master else (lambda *a, **k: None)
     lock = claim_out_dir(C, master)
@@ -385,7 +362,7 @@ def main(argv: list[str]) -> dict:
                 wandb.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
 
     print0(f"{C.model}: {n_params / 1e6:.2f}M parameters | data {C.dataset}: {train_data.n_items} train items | "
-           f"batch {C.batch_size} x {len(plan)} phase(s) | device {device}{' bf16 autocast' if use_amp else ''}"
+           f"batch {C.batch_size} x {len(phases)} phase(s) | device {device}{' bf16 autocast' if use_amp else ''}"
            f"{f' x {world} ranks' if ddp else ''}")
     stop = StopFlag(f" (rank {rank})" if ddp else "")
     from tqdm import tqdm
@@ -393,14 +370,10 @@ def main(argv: list[str]) -> dict:
     result, tokens_seen, t_last, step_last, first_step_s, stopping = {}, 0, time.time(), step, None, False
     raw_model.train()
     while step < C.max_iters and not stopping:
-        P = SimpleNamespace(**[p for p in plan if p["start"] <= step][-1])  # this step's phase
+        P = next(p for p in reversed(phases) if p.start <= step)  # this step's phase
         if P.ema_decay > 0 and ema_model is None:  # an EMA switched on by a phase starts from the weights
             ema_model = copy.deepcopy(raw_model).requires_grad_(False)
-        micro = P.micro_batch_size or P.batch_size // world
-        if micro <= 0 or P.batch_size % (micro * world):
-            raise NanoError(f"batch_size={P.batch_size} must be a multiple of micro_batch_size x world_size = "
-                            f"{micro} x {world}; change batch_size or micro_batch_size")
-        grad_accum = P.batch_size // (micro * world)
+        micro, grad_accum = P.micro, P.grad_accum
         lr = get_lr(step, P)
         for group in optimizer.param_groups:
             group["lr"] = lr

@@ -272,9 +272,10 @@ def git_commit() -> str:
 
 
 def pick_device(name: str) -> str:
-    """'auto' -> cuda when there is one, else cpu; anything else must exist on this machine."""
+    """'auto' -> cuda:0 when there is one, else cpu; anything else must exist on this machine. A CUDA device
+    always comes back with its index: torch.cuda.set_device refuses a bare 'cuda' (found on an H200)."""
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     m = re.fullmatch(r"cuda(?::(\d+))?", name)
     if m:
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -282,7 +283,7 @@ def pick_device(name: str) -> str:
             raise NanoError(f"device={name!r}: this machine has no CUDA device; use --device=cpu (or auto)")
         if m.group(1) is not None and int(m.group(1)) >= n:
             raise NanoError(f"device={name!r}: this machine has {n} CUDA device(s), cuda:0 to cuda:{n - 1}")
-        return name
+        return f"cuda:{m.group(1) or 0}"
     if name == "mps" and torch.backends.mps.is_available():
         return name
     if name == "cpu":

@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'error: no CUDA device here')"
-exec timeout 900 python bench/gpu_check.py --device=cuda "$@"
+exec timeout 600 python bench/gpu_check.py --device=cuda "$@"

@@ -588,6 +588,19 @@ def test_checkpoint_rng_states_load_on_the_cpu(world):
     torch.set_rng_state(ckpt["rng"]["cpu"][0])  # what a resume does
 
 
+@pytest.mark.parametrize("name,want", [("cuda", "cuda:0"), ("auto", "cuda:0"), ("cuda:0", "cuda:0"),
+                                       ("cuda:1", "cuda:1")])
+def test_a_cuda_device_always_carries_its_index(monkeypatch, name, want):
+    """torch.cuda.set_device('cuda') raises ValueError; on an H200 every train.py run with --device=cuda died
+    there (bench/results/gpu_check_NVIDIA_H200.json, run 1). Two CUDA devices are pretended here."""
+    import engine
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert engine.pick_device(name) == want
+    with pytest.raises(engine.NanoError, match="cuda:0 to cuda:1"):
+        engine.pick_device("cuda:2")
+
+
 # ----------------------------------------------------------------------------- §6: help, other data, best metric
 @pytest.mark.parametrize("script", ["train.py", "sample.py", "eval.py"])
 def test_help_lists_every_key_with_its_default(script):

@@ -19,4 +19,5 @@ weight_decay = 0.3
 warmup_iters = 100
 eval_interval = 2000
 best_metric = "val_seq_acc"
+time_sampling = "count"  # k masks ~ U{1..L}, weight L/k: the same bound as t ~ U, less variance (models/mdlm.py)
 steps = 32  # sampler steps: about one reveal a step for the 9-position canvas

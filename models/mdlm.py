@@ -6,7 +6,8 @@ continuous-time, absorbing-state case of D3PM (Austin et al. 2021). What changes
 - the transformer is bidirectional (no causal mask): every position sees the whole noised sequence;
 - noising: at a time t ~ U[t_min, 1] each target token is replaced by a mask token with probability
   (1 - eps) t (the log-linear schedule, alpha_t = 1 - (1 - eps) t, eps = 1e-3); t is drawn antithetically
-  (stratified over the batch) to lower the variance of the loss;
+  (stratified over the batch) to lower the variance of the loss; time_sampling='count' draws the number of
+  masks instead, the same bound with less variance (collate says why);
 - SUBS parameterisation: the mask token gets logit -inf (the model never predicts "still masked") and an
   unmasked position copies its input, so it costs nothing; the loss is the CE of the masked tokens weighted
   by -alpha'_t / (1 - alpha_t) = 1/t, summed over the canvas (below), divided by the fixed number of
@@ -73,6 +74,8 @@ class Config:
     schedule_eps: float = 1e-3  # mask probability at time t is (1 - eps) t
     t_min: float = 1e-3  # training times t ~ U[t_min, 1] (MDLM's sampling_eps): the 1/t weight stays finite
     antithetic: bool = True  # stratified times over the batch
+    time_sampling: str = "continuous"  # 'continuous': t ~ U[t_min, 1] (MDLM); 'count': k masks ~ U{1..L}, weight
+    #                                    L/k: the same bound (at eps = 0) with less variance, see collate
     # sampling
     steps: int = 128  # ancestral steps from t = 1 to t = sample_eps
     sample_eps: float = 1e-5  # the last time of the sampler
@@ -154,6 +157,8 @@ class Model(nn.Module):
         super().__init__()
         c = self.config = config
         assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
+        assert c.time_sampling in ("continuous", "count"), \
+            f"time_sampling must be 'continuous' or 'count', not {c.time_sampling!r}"
         # the data's mask token when it has one (star: <mask>), else a new id past its vocabulary
         self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
         self.n_vocab = max(c.vocab_size, self.mask_id + 1)
@@ -245,9 +250,20 @@ class Model(nn.Module):
         u = torch.rand(B, device=dev, generator=generator)
         if c.antithetic:
             u = (u / B + torch.arange(B, device=dev) / B) % 1
-        t = c.t_min + (1 - c.t_min) * u  # (B,) in [t_min, 1]
-        move = (1 - c.schedule_eps) * t  # mask probability 1 - alpha_t
-        masked = torch.rand(B, L, device=dev, generator=generator) < move[:, None]  # (B, L)
+        if c.time_sampling == "count":
+            # The same bound, less variance. Given that k of the L canvas positions are masked, the 1/t weight
+            # integrates to int_0^1 (1/t) C(L,k) t^k (1-t)^(L-k) dt = 1/k, so (at eps = 0) the ELBO is
+            # E_{k ~ U{1..L}} [(L/k) sum_masked CE], the any-order autoregressive form (Hoogeboom et al. 2022;
+            # Ou et al. 2024). With t ~ U a row with one mask at t = 0.001 weighs 1000 and, after gradient
+            # clipping, can drown a whole batch; here no weight exceeds L and no row is left unmasked.
+            k = (u * L).long().clamp(max=L - 1) + 1  # (B,) masks per row, stratified like t
+            rank = torch.rand(B, L, device=dev, generator=generator).argsort(1)  # (B, L) a random permutation
+            masked = rank < k[:, None]  # (B, L) exactly k positions, a uniformly random set
+            t = k.float() / L  # so the loss's 1/t is L/k
+        else:
+            t = c.t_min + (1 - c.t_min) * u  # (B,) in [t_min, 1]
+            move = (1 - c.schedule_eps) * t  # mask probability 1 - alpha_t
+            masked = torch.rand(B, L, device=dev, generator=generator) < move[:, None]  # (B, L)
         xt = x0.scatter(1, cidx, torch.where(masked, self.mask_id, target))
         return {"xt": xt, "cidx": cidx, "keep": keep, "target": target, "t": t,
                 "n_units": self.units(target, prompt_lens)}

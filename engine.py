@@ -264,11 +264,16 @@ def lock_out_dir(path: str):
 
 
 def git_commit() -> str:
+    """The commit the code came from, '+dirty' when tracked .py files differ from it (the log must not claim
+    a commit whose code did not run)."""
+    here = os.path.dirname(os.path.abspath(__file__))
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=os.path.dirname(os.path.abspath(__file__)), timeout=5).stdout.strip() or "unknown"
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here,
+                              timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "*.py"], cwd=here, timeout=5).returncode
     except Exception:
         return "unknown"
+    return (head + ("+dirty" if dirty == 1 else "")) if head else "unknown"
 
 
 def pick_device(name: str) -> str:

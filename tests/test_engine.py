@@ -144,3 +144,27 @@ def test_checkpoint_safety(star_data, tiny, tmp_path):
     ckpt["model_config"]["n_embd"] = 64
     with pytest.raises(NanoError, match="does not fit this model"):
         engine.model_from_checkpoint(ckpt, path)
+
+
+def test_git_commit_says_when_the_code_differs_from_it(tmp_path):
+    """A log header names the commit its code came from; with edited tracked .py files it must say +dirty
+    (a star row once claimed a commit whose model file lacked the option the run used)."""
+    import importlib.util
+    import shutil
+    shutil.copy(engine.__file__, tmp_path / "engine.py")
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,
+                                    check=True, capture_output=True)
+    git("init", "-q")
+    git("add", "engine.py")
+    git("commit", "-qm", "x")
+    spec = importlib.util.spec_from_file_location("engine_copy", tmp_path / "engine.py")
+    copy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(copy)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
+                          text=True).stdout.strip()
+    assert copy.git_commit() == head
+    (tmp_path / "notes.txt").write_text("untracked, not code")
+    assert copy.git_commit() == head
+    with open(tmp_path / "engine.py", "a") as f:
+        f.write("\n# an edit\n")
+    assert copy.git_commit() == head + "+dirty"

@@ -1,25 +1,22 @@
-# MDLM on star_medium (masked diffusion): asymmetric arms through a shared junction,
-# targets of 4-10 tokens, so the model must also learn where its target ends (pad fills the rest
-# of the 10-token canvas).
-#   OMP_NUM_THREADS=1 python train.py configs/mdlm_star_medium.py && python eval.py --ckpt=out/mdlm_star_medium/ckpt.pt
-# CPU-sized: 4 layers x 128 wide (0.8M parameters), same network as configs/arlm_star_medium.py.
-# XLM reports 36.5 / 90.6 (sequence / token accuracy) at 12L/768.
-# Measured: 32 min on 1 thread of a shared 2-core CPU (0.6-1.5 s a step under others' runs); test
-# 0.9 / 25.1 (seq / tok %): the copies (source, goal, repeated nodes) are learned, the graph lookups
-# not yet. 3000 steps is far from XLM's 300k; on a GPU raise max_iters (and the width) first.
+# MDLM on star_medium (XLM Table 1 row; paper 36.5 / 90.6 at 12L/768): the star_easy recipe (4L/64, neighbour
+# mixing, absolute positions, mask counts k ~ U{1..L}, 20k steps) and ILM's phase 2 (lr 6e-4 -> 2e-5 with an
+# EMA) to 32k steps. Rows: bench/results/star/ (not yet run at this commit).
 out_dir = "out/mdlm_star_medium"
 dataset = "star/medium"
 model = "mdlm"
 n_layer = 4
 n_head = 4
-n_embd = 128
-batch_size = 64
-max_iters = 3000  # a masked model sees ~half the canvas as targets per step: it needs more steps than ARLM
-phases = []  # one phase (the default run has two)
-learning_rate = 1e-3
-min_lr = 1e-4
-weight_decay = 0.1
+n_embd = 64
+neighbour_mix = True
+abs_pos = True
+batch_size = 32
+max_iters = 32000
+learning_rate = 3e-3
+min_lr = 3e-4
+weight_decay = 0.3
 warmup_iters = 100
-eval_interval = 500
+phases = [dict(start=20000, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
+eval_interval = 2000
 best_metric = "val_seq_acc"
-steps = 32  # sampler steps over a 10-token canvas; the cache makes extra steps nearly free
+time_sampling = "count"  # k masks ~ U{1..L}, weight L/k: the same bound as t ~ U, less variance (models/mdlm.py)
+steps = 44  # sampler steps: about one reveal a step for the 11-position canvas

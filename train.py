@@ -369,79 +369,82 @@ def main(argv: list[str]) -> dict:
     pbar = tqdm(total=C.max_iters, initial=step, disable=not master, dynamic_ncols=True, desc=C.model)
     result, tokens_seen, t_last, step_last, first_step_s, stopping = {}, 0, time.time(), step, None, False
     raw_model.train()
-    while step < C.max_iters and not stopping:
-        P = next(p for p in reversed(phases) if p.start <= step)  # this step's phase
-        if P.ema_decay > 0 and ema_model is None:  # an EMA switched on by a phase starts from the weights
-            ema_model = copy.deepcopy(raw_model).requires_grad_(False)
-        micro, grad_accum = P.micro, P.grad_accum
-        lr = get_lr(step, P)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        optimizer.param_groups[0]["weight_decay"] = P.weight_decay
-        items = batch_items(train_data, P, step)
-        loss_total = 0.0
-        for micro_step in range(grad_accum):
-            chunk = micro_step * world + rank
-            tokens, prompt_lens = train_data.get(items[chunk * micro:(chunk + 1) * micro])
-            tokens_seen += int((tokens != train_data.pad).sum()) if train_data.pad is not None else tokens.numel()
-            if ddp:  # sync gradients on the last micro-step only
-                model.require_backward_grad_sync = micro_step == grad_accum - 1
-            seed = C.seed * 7919 + step * 104_729 + chunk  # the noise is a function of (step, chunk)
-            loss, metrics = noised_loss(model, raw_model, tokens.to(device, non_blocking=True), prompt_lens, seed, ctx)
-            (loss / grad_accum).backward()
-            loss_total += loss.item() / grad_accum
-        # one all-reduce decides together: the loss of the global batch, and whether any rank was asked to
-        # stop (so all ranks leave at the same step and save once)
-        loss_total, stops = all_reduce_sum([loss_total, float(stop.asked)], device)
-        loss_total, stopping = loss_total / world, stops > 0
-        if not math.isfinite(loss_total):
-            raise NanoError(f"step {step}: loss is {loss_total}; stopped, {ckpts.last_good()}. Lower learning_rate "
-                            f"(now {lr:.2e}), check warmup_iters, grad_clip and dtype ({C.dtype})")
-        ckpts.loss_was_finite()
-        if C.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(raw_model.parameters(), C.grad_clip)
-        try:
-            optimizer.step()
-        except RuntimeError as e:  # an update too large for float32 (AdamW's step size is lr / (1 - beta1^t))
-            if "overflow" not in str(e):
-                raise
-            raise NanoError(f"step {step}: the update overflows float32; stopped, {ckpts.last_good()}. Lower "
-                            f"learning_rate (now {lr:.2e})")
-        optimizer.zero_grad(set_to_none=True)
-        if ema_model is not None:
-            torch._foreach_lerp_(list(ema_model.parameters()), list(raw_model.parameters()), 1.0 - P.ema_decay)
-        step += 1
-        first_step_s = first_step_s or time.time() - t_start
-        pbar.update(1)
-        if step % C.log_interval == 0 or step == C.max_iters:
-            dt = time.time() - t_last
-            tok_s, steps_s = tokens_seen * world / dt, (step - step_last) / dt
-            pbar.set_postfix(loss=f"{loss_total:.4f}", tok_s=f"{tok_s:,.0f}", ms=f"{1000 / steps_s:.0f}")
-            write_log({"step": step, "loss": loss_total, "lr": lr, "tok_s": tok_s, "steps_s": steps_s,
-                       **{k: float(v) for k, v in metrics.items()}})
-            tokens_seen, t_last, step_last = 0, time.time(), step
-        models = (raw_model, ema_model)
-        if step % C.eval_interval == 0 or step == C.max_iters:
-            r = evaluate(ema_model or raw_model, val_data, C.eval_examples, C.eval_gen_examples, C.eval_batch_size,
-                         device, ctx, seed=C.seed)
-            result = {f"val_{k}": v for k, v in r.items()}
-            value = result.get(C.best_metric)
-            better = value is not None and math.isfinite(value) and (
-                best is None or (value > best if "acc" in C.best_metric else value < best))
-            if master:
-                pbar.write(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in result.items()))
-            write_log({"step": step, **result, "t": time.time() - t_start})  # t: seconds since this process began
-            best = value if better else best
-            ckpts.write(ckpts.ckpt_path, step, models, optimizer, best, result, lr)  # first: a kill between the
-            if better:                                                              # two leaves a resumable run
-                ckpts.write(ckpts.best_path, step, models, optimizer, best, result, lr)
-            t_last, step_last, tokens_seen = time.time(), step, 0  # leave evaluation out of the throughput
-        elif step % (C.ckpt_interval or C.eval_interval) == 0 or stopping:
-            ckpts.write(ckpts.ckpt_path, step, models, optimizer, best, None, lr)
-    pbar.close()
+    try:  # the handlers and the bar go back also when a step fails (an in-process caller keeps its Ctrl-C)
+        while step < C.max_iters and not stopping:
+            P = next(p for p in reversed(phases) if p.start <= step)  # this step's phase
+            if P.ema_decay > 0 and ema_model is None:  # an EMA switched on by a phase starts from the weights
+                ema_model = copy.deepcopy(raw_model).requires_grad_(False)
+            micro, grad_accum = P.micro, P.grad_accum
+            lr = get_lr(step, P)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.param_groups[0]["weight_decay"] = P.weight_decay
+            items = batch_items(train_data, P, step)
+            loss_total = 0.0
+            for micro_step in range(grad_accum):
+                chunk = micro_step * world + rank
+                tokens, prompt_lens = train_data.get(items[chunk * micro:(chunk + 1) * micro])
+                tokens_seen += int((tokens != train_data.pad).sum()) if train_data.pad is not None else tokens.numel()
+                if ddp:  # sync gradients on the last micro-step only
+                    model.require_backward_grad_sync = micro_step == grad_accum - 1
+                seed = C.seed * 7919 + step * 104_729 + chunk  # the noise is a function of (step, chunk)
+                tokens = tokens.to(device, non_blocking=True)
+                loss, metrics = noised_loss(model, raw_model, tokens, prompt_lens, seed, ctx)
+                (loss / grad_accum).backward()
+                loss_total += loss.item() / grad_accum
+            # one all-reduce decides together: the loss of the global batch, and whether any rank was asked to
+            # stop (so all ranks leave at the same step and save once)
+            loss_total, stops = all_reduce_sum([loss_total, float(stop.asked)], device)
+            loss_total, stopping = loss_total / world, stops > 0
+            if not math.isfinite(loss_total):
+                raise NanoError(f"step {step + 1}: loss is {loss_total}; stopped, {ckpts.last_good()}. Lower "
+                                f"learning_rate (now {lr:.2e}), check warmup_iters, grad_clip and dtype ({C.dtype})")
+            ckpts.loss_was_finite()
+            if C.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(raw_model.parameters(), C.grad_clip)
+            try:
+                optimizer.step()
+            except RuntimeError as e:  # an update too large for float32 (AdamW's step size is lr / (1 - beta1^t))
+                if "overflow" not in str(e):
+                    raise
+                raise NanoError(f"step {step + 1}: the update overflows float32; stopped, {ckpts.last_good()}. Lower "
+                                f"learning_rate (now {lr:.2e})")
+            optimizer.zero_grad(set_to_none=True)
+            if ema_model is not None:
+                torch._foreach_lerp_(list(ema_model.parameters()), list(raw_model.parameters()), 1.0 - P.ema_decay)
+            step += 1
+            first_step_s = first_step_s or time.time() - t_start
+            pbar.update(1)
+            if step % C.log_interval == 0 or step == C.max_iters:
+                dt = time.time() - t_last
+                tok_s, steps_s = tokens_seen * world / dt, (step - step_last) / dt
+                pbar.set_postfix(loss=f"{loss_total:.4f}", tok_s=f"{tok_s:,.0f}", ms=f"{1000 / steps_s:.0f}")
+                write_log({"step": step, "loss": loss_total, "lr": lr, "tok_s": tok_s, "steps_s": steps_s,
+                           **{k: float(v) for k, v in metrics.items()}})
+                tokens_seen, t_last, step_last = 0, time.time(), step
+            models = (raw_model, ema_model)
+            if step % C.eval_interval == 0 or step == C.max_iters:
+                r = evaluate(ema_model or raw_model, val_data, C.eval_examples, C.eval_gen_examples, C.eval_batch_size,
+                             device, ctx, seed=C.seed)
+                result = {f"val_{k}": v for k, v in r.items()}
+                value = result.get(C.best_metric)
+                better = value is not None and math.isfinite(value) and (
+                    best is None or (value > best if "acc" in C.best_metric else value < best))
+                if master:
+                    pbar.write(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in result.items()))
+                write_log({"step": step, **result, "t": time.time() - t_start})  # t: seconds since this process began
+                best = value if better else best
+                ckpts.write(ckpts.ckpt_path, step, models, optimizer, best, result, lr)  # first: a kill between the
+                if better:                                                              # two leaves a resumable run
+                    ckpts.write(ckpts.best_path, step, models, optimizer, best, result, lr)
+                t_last, step_last, tokens_seen = time.time(), step, 0  # leave evaluation out of the throughput
+            elif step % (C.ckpt_interval or C.eval_interval) == 0 or stopping:
+                ckpts.write(ckpts.ckpt_path, step, models, optimizer, best, None, lr)
+    finally:
+        StopFlag.release()
+        pbar.close()
     if stopping:
         print0(f"stopped at step {step}; continue with --resume")
-    StopFlag.release()
     write_log({"step": step, "done": step, "first_step_s": first_step_s, "wall_s": time.time() - t_start})
     if master:
         log.close()

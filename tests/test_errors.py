@@ -5,6 +5,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -101,13 +102,17 @@ def test_prompt_outside_vocabulary(star_data, tiny, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(star_data, tiny, tmp_path):
+    """Steps are counted as in the log (step k = the k-th update): the NaN loss of the 4th step, computed from
+    the weights after 3 updates, is 'step 4'. The failed run gives Ctrl-C back to its caller."""
     args = [f"--dataset={star_data()}", f"--out_dir={tmp_path}", *tiny, "--eval_interval=2"]
     train.main(args + ["--max_iters=2"])
-    with pytest.raises(NanoError, match=r"step 3: loss is nan; stopped, .*ckpt.pt \(step 2\) keeps the last good state. "
+    with pytest.raises(NanoError, match=r"step 4: loss is nan; stopped, .*ckpt.pt \(step 2\) keeps the last good state. "
                                         r"Lower learning_rate"):
         train.main(args + ["--max_iters=6", "--resume", "--learning_rate=1e30", "--warmup_iters=0",
                            "--grad_clip=0.0"])
     assert engine.load_checkpoint(f"{tmp_path}/ckpt.pt")["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_sampler_setting_added_after_the_checkpoint(star_data, tiny, tmp_path):

@@ -421,7 +421,7 @@ def test_non_finite_weights_are_never_checkpointed(world, tmp_path, monkeypatch)
     with pytest.raises(NanoError) as e:
         tiny_train(world.data, out, *blow_up, "--eval_interval=100", "--ckpt_interval=1")
     print(f"\nNaN loss after an unevaluated checkpoint: {e.value}")
-    assert str(e.value).startswith(f"step 3: loss is nan; stopped, and {ckpt} (step 3) holds the weights that gave it, "
+    assert str(e.value).startswith(f"step 4: loss is nan; stopped, and {ckpt} (step 3) holds the weights that gave it, "
                                    f"so it is no good either; {best} keeps the best evaluated state. Lower")
     assert ckpt_of(ckpt)["step"] == 3
     shutil.copy(best, ckpt)  # back to the state the message points to: best.pt (step 2)
@@ -430,7 +430,7 @@ def test_non_finite_weights_are_never_checkpointed(world, tmp_path, monkeypatch)
         tiny_train(world.data, out, "--resume", "--max_iters=6", "--learning_rate=1e39", "--lr_schedule=constant",
                    "--warmup_iters=0")
     print(f"\nupdate overflows float32: {e.value}")
-    assert str(e.value).startswith(f"step 2: the update overflows float32; stopped, {ckpt} (step 2) keeps the last "
+    assert str(e.value).startswith(f"step 3: the update overflows float32; stopped, {ckpt} (step 2) keeps the last "
                                    f"good state. Lower learning_rate (now 1.00e+39)")
     # the kept checkpoint resumes and finishes
     r = tiny_train(world.data, out, "--resume", "--max_iters=4", "--eval_interval=2")

@@ -43,6 +43,10 @@ def main():
     out_dir = os.path.join("out", f"{name}_seed{args.seed}")
     cmd = [sys.executable, "train.py", args.config, f"--seed={args.seed}", f"--out_dir={out_dir}"]
     shown = f"python train.py {args.config} --seed={args.seed}"
+    path = os.path.join(args.out, f"{name}_seed{args.seed}.json")
+    if os.path.exists(path) and not (args.no_train or args.resume):  # a new run never replaces a row unasked
+        sys.exit(f"error: {path} already holds this row; move it to bench/results/star_superseded/ (with a "
+                 f"suffix saying what it was) to run it again, or re-evaluate it with --no_train")
     if not args.no_train:
         r = subprocess.run(cmd + (["--resume"] if args.resume else []), cwd=ROOT)
         if r.returncode:
@@ -76,7 +80,6 @@ def main():
            "test_seq_acc": test["seq_acc"], "test_tok_acc": test["tok_acc"], "test_nll": test.get("nll"),
            "nll_kind": test.get("nll_kind"), "test_examples": test["examples"], "curve": curve}
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{name}_seed{args.seed}.json")
     with open(path, "w") as f:
         json.dump(row, f, indent=1)
     print(f"{name} seed {args.seed}: test {100 * row['test_seq_acc']:.2f} / {100 * row['test_tok_acc']:.2f} "

@@ -28,6 +28,7 @@ import torch
 
 import train
 from conftest import TINY
+from rows import MODELS  # tests/rows.py: every model file
 from data.loader import NanoError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -539,7 +540,7 @@ def test_ddp_two_processes_equal_one_with_ema(world, tmp_path, model):
 
 
 # ----------------------------------------------------------------------------- §3: the GPU paths a CPU can test
-@pytest.mark.parametrize("model", ["arlm", "mdlm", "ilm", "mlm"])
+@pytest.mark.parametrize("model", MODELS)
 def test_bfloat16_autocast_on_cpu(world, tmp_path, model):
     """--dtype=bfloat16 runs the CUDA default's autocast on the CPU: training, the evaluation with generation
     under autocast (masks, -inf, float64 sampling), and sample.py on the checkpoint."""

@@ -1,0 +1,453 @@
+"""
+FlexMDM: a masked diffusion model that also inserts masks, so it chooses the length of what it writes.
+
+Lineage: Kim et al. 2025, "Any-Order Flexible Length Masked Diffusion" (FlexMDM, arXiv 2509.01025; code
+github.com/brianlck/FlexMDM). It is MDLM (mdlm.py) with a second clock. What changes from mdlm.py:
+- no fixed canvas. Each target token i gets an insertion time T1 ~ alpha and an unmasking time T2 ~ beta
+  truncated to [T1, 1]; at time t it is absent (t < T1), a mask (T1 <= t < T2) or itself (t >= T2). With the
+  linear schedules of the paper's OpenWebText setup (alpha_t = beta_t = t, config/openwebtext/
+  any_order_small.yaml): T1 ~ U[0, 1], T2 ~ U[T1, 1]. x_t is the prompt, then the present tokens and masks
+  in order, packed: t = 0 is the prompt alone, t = 1 the clean row. The prompt is never noised;
+- the bidirectional transformer reads x_t and t (adaLN, always on: how many tokens are still missing depends
+  on t) and gives two things: token logits at every mask (SUBS, as MDLM: the mask logit is -inf) and, for
+  every gap of x_t, g_hat, the expected number of tokens still missing there. Gap k is the one just before
+  canvas token k; the gap after the last token is read at an END slot placed after it (the official code
+  reads it at the first pad, which its attention mask lets through);
+- the loss is the continuous-time ELBO (below): the masked tokens' CE weighted beta'/(1 - beta) = 1/(1 - t),
+  plus, per gap, the Poisson Bregman divergence g_hat - g + g log(g / g_hat) weighted alpha'/(1 - alpha)
+  = 1/(1 - t), where g is the true number of missing tokens there (bregman.py, jump_kernel_elbo; g log g = 0
+  at g = 0). It is summed over the row and divided by the fixed count of NLL units (below);
+- the sampler starts from the prompt alone and runs tau-leaping from t = 0 to 1 (sampling.py,
+  any_order_mask_insertion_tau_leaping_sampling): per step each mask is revealed with the schedule's
+  probability and each gap gets Poisson new masks; generate() says where it departs from the official one.
+
+Why the loss bounds the NLL. Generation is a continuous-time Markov chain on sequences: a gap with g_hat
+inserts a mask at rate alpha'/(1-alpha) g_hat, a mask is revealed as v at rate beta'/(1-beta) p(v | x_t, t).
+Given the clean target x the noising above is another chain (on x_t plus which target token each slot is):
+each missing token is inserted at rate alpha'/(1-alpha) (the hazard of T1), each mask revealed at rate
+beta'/(1-beta) (the hazard of T2 given T2 > t >= T1, whatever T1 was). Both start from the prompt, the
+second ends at x, so -log p(x) <= KL(path of the noising || path of the model) (data processing), and the
+KL of two chains is E int_0^1 sum over jumps of [R_model - R_true + R_true log(R_true / R_model)] dt. Let the
+model split a gap's insertions evenly over the g target tokens missing there (inserting into an empty gap
+leaves the target for good): per gap the g terms add up to the Bregman divergence above; per mask the
+reveal terms add up to the CE (the model's p sums to 1). So the loss estimates an upper bound on
+-log p(target tokens, their number): the joint NLL of the tokens and the length, which is the target plus its
+end (models/README.md's unit). Hence nll_kind = "bound". The bound is on the continuous-time model; the
+sampler below is a discretisation of it (as MDLM's).
+
+Time sampling (the 1/(1 - t) weights). The official code draws t antithetically in [0, 1 - 1e-6] with the
+weights as they are (time_sampling='uniform' here). Near t = 1 few masks remain, each weighing 1/(1 - t):
+the CE estimate's second moment grows like log(1/eps)^2 and a single late mask can dominate a batch.
+The default here, 'sqrt', draws t = 1 - (1 - u)^2 (density q(t) = 1 / (2 sqrt(1 - t)), more times near 1)
+and weighs each row by 1 / q(t): the same integral over all of [0, 1), unbiased, nothing cut off, and
+every moment above is finite. The length head's output is scaled by (1 - alpha_t): the truth E[g | x_t]
+goes to 0 as t -> 1, and the Bregman term charges g_hat / (1 - t) where g = 0, so a head that could not
+reach 0 would make the integral diverge (the official head is softplus x max_length, without the factor).
+
+The NLL unit (models/README.md): the NLL of a row's target tokens plus one end-of-sequence event, divided by
+(target tokens + 1). The noised sequence is the row after its prompt: a leading bos of an unconditional row
+is context like a prompt (never noised); a trailing data eos is inserted like any token but counts as the
+end, not as a target token (generate drops it; a bound on the sequence with the eos bounds the target, as
+in ilm.py). A stream window (no pad) has no end: each of its tokens is a unit.
+"""
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Config:
+    # set by the engine from the data's meta.json
+    vocab_size: int = 0
+    pad_id: Optional[int] = None  # also the END slot's id (the official code reads the last gap at a pad)
+    bos_id: Optional[int] = None  # a leading bos of an unconditional row is context, never noised
+    eos_id: Optional[int] = None  # inserted like any token; a trailing one is the end (dropped by generate)
+    mask_id: Optional[int] = None  # None: the data has no mask token; we take the id vocab_size
+    block_size: int = 256  # the longest row (or stream window) the data holds
+    max_prompt_len: int = 0
+    max_target_len: int = 0  # the longest target; 0 = block_size (unconditional rows, stream windows)
+    # network (as mdlm.py, time conditioning always on)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    neighbour_mix: bool = False  # add linear maps of the left and right neighbours' embeddings (mdlm.py says why)
+    abs_pos: bool = False  # learned absolute positions added to the embeddings, besides RoPE (mdlm.py)
+    # diffusion (linear schedules alpha_t = beta_t = t)
+    time_sampling: str = "sqrt"  # 'sqrt': t = 1 - (1-u)^2, weight 1/q(t) (unbiased, finite variance);
+    #                              'uniform': t ~ U[0, 1 - t_eps] as the official code
+    t_eps: float = 1e-6  # 'uniform' only: the official code's cut before t = 1 (its 1/(1-t) weight stays finite)
+    antithetic: bool = True  # stratified times over the batch (the official sample_time)
+    # sampling
+    steps: int = 32  # tau-leaping steps from t = 0 to 1 (one network call each, + one for the last fill)
+    unmask: str = "sample"  # 'sample': each mask revealed with the schedule's probability, its token drawn from
+    #                         p(x | x_t); 'confidence': as many, the most confident masks, their argmax
+    insert: str = "poisson"  # 'poisson': Poisson(g_hat p) new masks per gap (the paper's tau-leaping);
+    #                          'binomial': Binomial(round(sum g_hat), p) per row, spread over the gaps in
+    #                          proportion to g_hat (the exact law of the total when the total is known)
+
+
+# ----------------------------------------------------------------------------- the network (as mdlm.py)
+def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only
+    inv_freq = base ** (-torch.arange(0, head_dim, 2).float() / head_dim)  # (hd/2,)
+    angles = torch.outer(torch.arange(n_pos).float(), inv_freq)  # (n_pos, hd/2)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x (B, H, T, hd); cos/sin (1, 1, T, hd/2): rotate each (x1, x2) pair
+    x1, x2 = x.float().chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.n_head = c.n_head
+        self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd, bias=False)
+        self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
+        self.dropout = c.dropout
+
+    def forward(self, x, cos, sin, attn_mask=None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hd)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        # bidirectional: no causal mask; attn_mask (B, 1, 1, T) hides the positions after a row's END slot
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(c.n_embd, bias=False)
+        self.attn = Attention(c)
+        self.norm2 = nn.LayerNorm(c.n_embd, bias=False)
+        self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd, bias=False), nn.GELU(),
+                                 nn.Linear(4 * c.n_embd, c.n_embd, bias=False), nn.Dropout(c.dropout))
+        # adaLN-Zero (DiT): the time embedding sets a shift, scale and gate per sublayer; zero at init
+        self.ada = nn.Linear(c.n_embd, 6 * c.n_embd)
+
+    def forward(self, x, cos, sin, attn_mask, cond):
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond)[:, None].chunk(6, dim=-1)  # 6 x (B, 1, C)
+        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask)
+        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
+
+
+class TimeEmbedding(nn.Module):
+    """t (B,) -> (B, C): sinusoidal features of alpha_t = t, then an MLP (DiT's timestep embedder; the official
+    OWT config embeds the insertion schedule's alpha_t: training.only_embed_insert)."""
+
+    def __init__(self, n_embd: int, n_freq: int = 128):
+        super().__init__()
+        self.register_buffer("freqs", torch.exp(-math.log(10000.0) * torch.arange(n_freq // 2) / (n_freq // 2)),
+                             persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(n_freq, n_embd), nn.SiLU(), nn.Linear(n_embd, n_embd), nn.SiLU())
+
+    def forward(self, t):
+        angles = t.float()[:, None] * self.freqs[None]  # (B, n_freq/2)
+        return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
+
+
+class Model(nn.Module):
+    nll_kind = "bound"  # the loss is an upper bound on the NLL of the target and its end (docstring)
+
+    def __init__(self, config: Config):
+        super().__init__()
+        c = self.config = config
+        assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
+        assert c.time_sampling in ("sqrt", "uniform"), \
+            f"time_sampling must be 'sqrt' or 'uniform', not {c.time_sampling!r}"
+        assert c.unmask in ("sample", "confidence"), f"unmask must be 'sample' or 'confidence', not {c.unmask!r}"
+        assert c.insert in ("poisson", "binomial"), f"insert must be 'poisson' or 'binomial', not {c.insert!r}"
+        assert 0 < c.t_eps < 1 and c.steps >= 1, "0 < t_eps < 1 and steps >= 1"
+        self.rows_data = c.pad_id is not None  # rows end in pad; stream windows (no pad) have no end
+        # the data's mask token when it has one (star: <mask>), else a new id past its vocabulary; the END slot
+        # is the pad (rows), else one more new id
+        self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
+        self.end_id = c.pad_id if c.pad_id is not None else max(c.vocab_size, self.mask_id + 1)
+        self.n_vocab = max(c.vocab_size, self.mask_id + 1, self.end_id + 1)
+        self.max_len = c.max_target_len if c.max_target_len > 0 else c.block_size  # the longest target
+        self.wte = nn.Embedding(self.n_vocab, c.n_embd)
+        self.drop = nn.Dropout(c.dropout)
+        self.mix_left = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.mix_right = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.wpe = nn.Embedding(2 * c.block_size + 2, c.n_embd) if c.abs_pos else None  # any prompt + target + END
+        self.time_emb = TimeEmbedding(c.n_embd)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
+        self.norm = nn.LayerNorm(c.n_embd, bias=False)
+        self.final_ada = nn.Linear(c.n_embd, 2 * c.n_embd)
+        self.head = nn.Linear(c.n_embd, self.n_vocab, bias=False)
+        self.head.weight = self.wte.weight  # weight tying (GPT-2)
+        # the expected number of missing tokens in the gap before each slot (official: ScalarLengthHead)
+        self.len_head = nn.Sequential(nn.Linear(c.n_embd, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, 1))
+        cos, sin = rotary_tables(c.block_size + self.max_len + 2, c.n_embd // c.n_head)
+        self.register_buffer("cos", cos, persistent=False)  # not saved: recomputed from the config
+        self.register_buffer("sin", sin, persistent=False)
+        # never a target token: the mask (SUBS), pad and the END slot; in rows data also bos, which only ever
+        # opens an unconditional row as context (unless it is also the eos, as GPT-2's <|endoftext|>)
+        banned = torch.arange(self.n_vocab) == self.mask_id
+        banned[self.end_id] = True
+        if self.rows_data and c.bos_id is not None and c.bos_id != c.eos_id:
+            banned[c.bos_id] = True
+        self.register_buffer("banned", banned, persistent=False)  # (V,)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections by 1/sqrt(2 n_layer)
+            if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+            if "ada" in name:  # adaLN-Zero: every block starts as the identity, the final norm unmodulated
+                nn.init.zeros_(p)
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def trunk(self, x: torch.Tensor, n_real: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x (B, W) ids, n_real (B,) slots per row up to its END slot, t (B,) times -> hidden (B, W, C)."""
+        W = x.size(1)
+        if W > self.cos.size(0):  # a longer row than the tables hold: extend them
+            self.cos, self.sin = (a.to(x.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
+        cos, sin = self.cos[None, None, :W], self.sin[None, None, :W]  # (1, 1, W, hd/2)
+        keep = torch.arange(W, device=x.device)[None, :] < n_real[:, None]  # (B, W)
+        attn_mask = None if bool(keep.all()) else keep[:, None, None, :]  # (B, 1, 1, W)
+        cond = self.time_emb(t)  # (B, C)
+        h = self.wte(x)  # (B, W, C)
+        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past the ends
+            h = h + self.mix_left(F.pad(h[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(h[:, 1:], (0, 0, 0, 1)))
+        if self.wpe is not None:
+            h = h + self.wpe(torch.arange(W, device=x.device))[None]
+        h = self.drop(h)
+        for block in self.blocks:
+            h = block(h, cos, sin, attn_mask, cond)
+        shift, scale = self.final_ada(cond)[:, None].chunk(2, dim=-1)
+        return self.norm(h) * (1 + scale) + shift
+
+    def token_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """h (..., C) hidden states of masks -> logits (..., V) in float32; -inf for mask, pad, END (and bos)."""
+        return self.head(h).float().masked_fill(self.banned, float("-inf"))
+
+    def expected_gaps(self, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """h (B, W, C), t (B,) -> g_hat (B, W) >= 0, the expected number of tokens missing just before each
+        slot: max_len (1 - alpha_t) softplus(.) (the official head is max_len softplus(.); the docstring says why
+        the (1 - alpha_t))."""
+        s = self.len_head(h).squeeze(-1).float()  # (B, W)
+        return self.max_len * (1 - t.float())[:, None] * F.softplus(s)
+
+    # ------------------------------------------------------------------------- training
+    def collate(self, tokens: torch.Tensor, prompt_lens: torch.Tensor, generator=None, t=None) -> dict:
+        """Clean rows (B, T) -> x_t, its mask targets and its gap counts, all in tensor ops on the device.
+
+            row      p1 p2 | a b c d e pad             prompt, target (L = 5)
+            times    a, c absent (t < T1); b, e masks (T1 <= t < T2); d itself (t >= T2)
+            x        p1 p2 M d M END fill...           prompt, present tokens and masks in order, END slot
+            target   -  -  b - e -                     the clean token at each mask (-1 elsewhere)
+            gaps     -  -  1 1 0 0                     missing tokens just before each slot (gap after the
+                                                       prompt at the first canvas slot, the last at END)
+        n_units (B,): the row's target tokens (less a trailing data eos, which is the end) + 1; stream
+        windows (no pad) have no end: L units. t (B,), optional: fixed times in [0, 1) instead of drawn ones."""
+        c, dev = self.config, tokens.device
+        B, T = tokens.shape
+        prompt_lens = prompt_lens.long()
+        j = torch.arange(T, device=dev)[None, :]  # (1, T) original positions
+        real = tokens != c.pad_id if self.rows_data else torch.ones_like(tokens, dtype=torch.bool)
+        lead_bos = ((prompt_lens == 0) & (tokens[:, 0] == c.bos_id) if c.bos_id is not None
+                    else torch.zeros(B, dtype=torch.bool, device=dev))
+        start = prompt_lens + lead_bos.long()  # (B,) the fixed prefix: prompt, or a leading bos
+        is_prefix = j < start[:, None]
+        is_target = (j >= start[:, None]) & real  # pad sits only at the end of a row
+        L = is_target.sum(1)  # (B,) target lengths
+        # times: antithetic u, then t and the row's weight w(t) / q(t), w = alpha'/(1-alpha) = beta'/(1-beta) = 1/(1-t)
+        u = torch.rand(B, device=dev, generator=generator)
+        if c.antithetic:
+            u = (u / B + torch.arange(B, device=dev) / B) % 1
+        if t is not None:  # the u that gives these times
+            t = t.float().to(dev)
+            u = 1 - (1 - t).sqrt() if c.time_sampling == "sqrt" else t / (1 - c.t_eps)
+        if c.time_sampling == "sqrt":  # t = 1 - (1-u)^2: q(t) = 1 / (2 sqrt(1-t)), w / q = 2 / sqrt(1-t) = 2 / (1-u)
+            t = 1 - (1 - u) ** 2
+            weight = 2 / (1 - u)
+        else:  # the official code: t ~ U[0, 1 - eps], w / q = 1 / (1-t)
+            t = u * (1 - c.t_eps)
+            weight = 1 / (1 - t)
+        # each token's hitting times: insertion T1 ~ alpha = U[0, 1], unmasking T2 ~ beta truncated to [T1, 1]
+        T1 = torch.rand(B, T, device=dev, generator=generator)
+        T2 = T1 + (1 - T1) * torch.rand(B, T, device=dev, generator=generator)
+        absent = is_target & (t[:, None] < T1)  # (B, T)
+        masked = is_target & (T1 <= t[:, None]) & (t[:, None] < T2)
+        present = is_prefix | (is_target & ~absent)
+        kept = is_target & ~absent  # present target tokens (masks or clean)
+        n_kept = kept.sum(1)  # (B,)
+        n_real = start + n_kept + 1  # (B,) prefix + canvas + END
+        W = int(n_real.max())
+        col = present.cumsum(1) - 1  # (B, T) the column of each present token in x
+        x = torch.full((B, W + 1), self.end_id, dtype=torch.long, device=dev)  # column W collects the absent
+        x.scatter_(1, torch.where(present, col, W), torch.where(masked, self.mask_id, tokens))
+        target = torch.full((B, W + 1), -1, dtype=torch.long, device=dev)
+        target.scatter_(1, torch.where(masked, col, W), tokens)
+        # an absent token is missing from the gap before the next present target token: column start + (present
+        # target tokens before it); after the last one that is the END slot
+        gap_col = start[:, None] + kept.cumsum(1)  # (B, T)
+        gaps = torch.zeros(B, W + 1, device=dev).scatter_add_(1, torch.where(absent, gap_col, W),
+                                                             absent.float())
+        if self.rows_data:  # + 1 for the end, unless a trailing data eos already is it
+            last = tokens.gather(1, (start + L - 1).clamp(min=0, max=T - 1)[:, None]).squeeze(1)
+            n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long()  # (B,)
+        else:
+            n_units = L
+        return {"x": x[:, :W], "target": target[:, :W], "gaps": gaps[:, :W],  # (B, W) each
+                "start": start, "n_real": n_real, "t": t, "weight": weight, "n_units": n_units}  # (B,) each
+
+    def forward(self, batch: dict):
+        x, target, g, t = batch["x"], batch["target"], batch["gaps"], batch["t"]
+        B, W = x.shape
+        h = self.trunk(x, batch["n_real"], t)  # (B, W, C)
+        # unmasking: the CE of the clean token at each mask (the head runs on the masks only)
+        masked = target >= 0  # (B, W)
+        ce = torch.zeros(B, W, device=x.device)
+        ce[masked] = F.cross_entropy(self.token_logits(h[masked]), target[masked], reduction="none")
+        # insertion: per gap (columns start .. END), D(g, g_hat) = g_hat - g + g log(g / g_hat), 0 log 0 = 0
+        col = torch.arange(W, device=x.device)[None, :]
+        is_gap = (col >= batch["start"][:, None]) & (col < batch["n_real"][:, None])  # (B, W)
+        g_hat = self.expected_gaps(h, t)  # (B, W)
+        bregman = g_hat - g + torch.xlogy(g, g) - g * torch.log(g_hat.clamp(min=1e-12))
+        bregman = torch.where(is_gap, bregman, 0.0)
+        # the ELBO: both rates are 1/(1-t) (linear schedules), times the row's 1/q(t); per unit of the rows
+        n_units = batch["n_units"].sum()  # fixed by the data, not by the noise
+        w = batch["weight"][:, None]  # (B, 1)
+        unmask_loss = (w * ce).sum() / n_units.clamp(min=1)
+        insert_loss = (w * bregman).sum() / n_units.clamp(min=1)
+        loss = unmask_loss + insert_loss
+        n = n_units.detach().float()
+        return loss, {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n,  # the loss is the bound per unit
+                      "unmask_loss": unmask_loss.detach(), "insert_loss": insert_loss.detach(),
+                      "masked_ce": (ce.sum() / masked.sum().clamp(min=1)).detach()}  # plain CE per mask
+
+    # ------------------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, max_new_tokens: int,
+                 generator=None, history: bool = False):
+        """Tau-leaping from the prompt alone (the paper's sampler; sampling.py in the official code).
+
+        prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after each row's end.
+        An unconditional row of rows data starts from bos (the context it was trained with) when the data has
+        one. Times t_i = i / steps. At step i the network reads x_t and t_i, then, to s = t_(i+1):
+        - each mask is revealed with probability (beta_s - beta_t) / (1 - beta_t) = (s - t) / (1 - t), which the
+          rate beta'/(1-beta) gives over [t, s], its token drawn from p(x | x_t) (float64); unmask='confidence'
+          reveals as many (a Binomial count), the masks with the largest max p, as their argmax (the official
+          confidence mode ranks softmax(rates), i.e. a softmax of probabilities already scaled by the rate; here
+          the probabilities themselves);
+        - each gap gets Poisson(g_hat (alpha_s - alpha_t) / (1 - alpha_t)) new masks, the rate alpha'/(1-alpha)
+          g_hat times dt for linear alpha. A row whose insertions would take it past max_new_tokens inserts
+          nothing this step (as the official code) and tries again at the next.
+        The last step (s = 1) reveals nothing and inserts round(g_hat) per gap (all that is still expected, as
+        the argmax below is the limit of the token draws; trimmed to the length limit); then one more network
+        call fills every mask left by its argmax. The official sampler inserts nothing at its last step, which
+        loses the tokens whose T1 falls there. With history=True also returns the canvas after every step
+        ((B, max_new_tokens) tensors: masks as the mask id, -1 past the length)."""
+        c, dev = self.config, prompt.device
+        B = prompt.size(0)
+        prompt_lens = prompt_lens.long()
+        add_bos = (prompt_lens == 0) & (c.bos_id is not None and self.rows_data)  # (B,)
+        start = prompt_lens + add_bos.long()
+        P = int(start.max()) if B else 0
+        Lc = max_new_tokens  # the most canvas tokens a row may have
+        W = P + Lc + 1  # prefix + canvas + END
+        k = torch.arange(Lc, device=dev)[None, :]  # (1, Lc) canvas index
+        base = torch.full((B, W + 1), self.end_id, dtype=torch.long, device=dev)  # prefix, then END everywhere
+        Pp = min(prompt.size(1), P)
+        in_prompt = torch.arange(Pp, device=dev)[None] < prompt_lens[:, None]  # (B, Pp)
+        base[:, :Pp] = torch.where(in_prompt, prompt[:, :Pp], base[:, :Pp])
+        if c.bos_id is not None:
+            base[:, 0] = torch.where(add_bos, c.bos_id, base[:, 0])
+        seq = torch.full((B, Lc), self.mask_id, dtype=torch.long, device=dev)  # the canvas: its first n are real
+        n = torch.zeros(B, dtype=torch.long, device=dev)
+        steps = []
+
+        def run(t: float):  # -> hidden states at the canvas slots (B, Lc, C), g_hat at gaps 0..n (B, Lc + 1)
+            x = base.clone()
+            x.scatter_(1, torch.where(k < n[:, None], start[:, None] + k, W), seq)  # past n: column W
+            x = x[:, :W]  # the END slot right after the canvas is already there (base is END past the prefix)
+            tt = torch.full((B,), t, device=dev)
+            h = self.trunk(x, start + n + 1, tt)  # (B, W, C)
+            cols = start[:, None] + torch.arange(Lc + 1, device=dev)[None, :]  # (B, Lc + 1) canvas + END
+            h = h.gather(1, cols[:, :, None].expand(-1, -1, h.size(-1)))
+            g_hat = self.expected_gaps(h, tt).masked_fill(torch.arange(Lc + 1, device=dev)[None] > n[:, None], 0.0)
+            return h[:, :Lc], g_hat
+
+        def insert(counts: torch.Tensor):  # counts (B, Lc + 1) new masks per gap -> the new seq, n
+            nonlocal seq, n
+            before = counts.cumsum(1)[:, :Lc]  # masks inserted at or before gap k: token k moves right by that
+            # new masks everywhere, then the old tokens at their new columns (counts keep n + sum <= Lc)
+            out = torch.full((B, Lc + 1), self.mask_id, dtype=torch.long, device=dev)
+            out.scatter_(1, torch.where(k < n[:, None], (k + before).clamp(max=Lc), Lc), seq)
+            seq, n = out[:, :Lc], n + counts.sum(1)
+
+        def draw(lg: torch.Tensor) -> torch.Tensor:
+            # categorical draw from softmax(lg) in float64: argmax p / E with E ~ Exp(1) (the Gumbel-max trick)
+            p = lg.double().softmax(-1)  # (m, V)
+            e = -torch.rand(p.shape, dtype=torch.float64, device=dev, generator=generator).log()
+            return (p / e).argmax(-1)
+
+        def shown() -> torch.Tensor:
+            return torch.where(k < n[:, None], seq, -1)
+
+        for i in range(c.steps):
+            t, s = i / c.steps, (i + 1) / c.steps
+            h, g_hat = run(t)
+            is_mask = (k < n[:, None]) & (seq == self.mask_id)  # (B, Lc)
+            last = i == c.steps - 1
+            if not last and is_mask.any():  # unmask: each mask w.p. (s - t) / (1 - t)
+                flip = is_mask & (torch.rand(B, Lc, device=dev, generator=generator) < (s - t) / (1 - t))
+                if c.unmask == "sample":
+                    if flip.any():
+                        seq[flip] = draw(self.token_logits(h[flip]))
+                else:  # confidence: the same number per row, the most confident masks, their argmax
+                    logits = self.token_logits(h)  # (B, Lc, V)
+                    conf = logits.softmax(-1).amax(-1).masked_fill(~is_mask, -1.0)  # (B, Lc)
+                    rank = conf.argsort(1, descending=True).argsort(1)  # (B, Lc) 0 = the most confident
+                    reveal = is_mask & (rank < flip.sum(1, keepdim=True))
+                    seq[reveal] = logits[reveal].argmax(-1)
+            room = Lc - n  # (B,)
+            p = (s - t) / (1 - t)  # P(a missing token is inserted in [t, s]) = (alpha_s - alpha_t) / (1 - alpha_t)
+            if c.insert == "binomial":  # the row's total ~ Binomial(R, p), R = the expected total; gaps ~ g_hat
+                total = torch.binomial(g_hat.sum(1).round().double(), torch.full((B,), p, dtype=torch.float64,
+                                       device=dev), generator=generator).long()  # (B,)
+                if int(total.max()) > 0:
+                    weights = g_hat.double() + 1e-12 * (g_hat.sum(1, keepdim=True) == 0)  # all-zero rows: uniform
+                    gap = torch.multinomial(weights, int(total.max()),
+                                            replacement=True, generator=generator)  # (B, max total)
+                    counts = torch.zeros_like(g_hat, dtype=torch.long).scatter_add_(
+                        1, gap, (torch.arange(gap.size(1), device=dev)[None] < total[:, None]).long())
+                else:
+                    counts = torch.zeros_like(g_hat, dtype=torch.long)
+                counts = counts * (counts.sum(1) <= room).long()[:, None]  # a row past the limit waits
+            elif not last:  # insert: Poisson(g_hat p) per gap; a row past the limit waits
+                counts = torch.poisson(g_hat.double() * p, generator=generator).long()
+                counts = counts * (counts.sum(1) <= room).long()[:, None]
+            else:  # t -> 1: all that is still expected, rounded, trimmed left to right to the limit
+                cum = g_hat.double().round().long().cumsum(1)
+                counts = torch.diff(cum.clamp(max=room[:, None]), dim=1, prepend=torch.zeros_like(cum[:, :1]))
+            insert(counts)
+            if history:
+                steps.append(shown())
+        is_mask = (k < n[:, None]) & (seq == self.mask_id)
+        if is_mask.any():  # the last fill: every mask left, by its argmax
+            h, _ = run(1.0)
+            seq[is_mask] = self.token_logits(h[is_mask]).argmax(-1)
+            if history:
+                steps.append(shown())
+        out = shown()
+        if c.eos_id is not None and self.rows_data:  # a trailing data eos is the end, not a token
+            last_tok = out.gather(1, (n - 1).clamp(min=0)[:, None]).squeeze(1)
+            drop = (n > 0) & (last_tok == c.eos_id)
+            out = torch.where((k == (n - 1)[:, None]) & drop[:, None], -1, out)
+        return (out, steps) if history else out

@@ -66,9 +66,29 @@ def render() -> str:
             reach = f"{t / 60:.1f} min" if t is not None else "never"
             out.append(f"| {r['model'].upper()} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
                        f"{100 * r['test_seq_acc']:.1f} | {r['wall_s'] / 60:.1f} min |")
+    out += ["", *xlm_recipe_time()]
     out += ["", "Pretrained models that ship with the code (the weights, the EMA where the run kept one, and the config; `python eval.py --ckpt=<file> "
             "--split=test` or `python sample.py --ckpt=<file>` right after a clone):", "", *shipped()]
     return "\n".join(out)
+
+
+def xlm_recipe_time() -> list[str]:
+    """The XLM package's own star recipe (12L/768, batch 64, 80k steps), timed per step here and extrapolated."""
+    path = os.path.join(ROOT, "bench", "results", "compare_xlm_768.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        r = json.load(f)
+    row = r["rows"][0]
+    theirs, ours = row["theirs"][0], row["ours"][0]
+    fields = dict(kv.split("=", 1) for kv in theirs["raw"].split()[1:])
+    days = lambda steps_s: 80_000 / steps_s / 86_400  # noqa: E731
+    return [f"For scale, the XLM package's own star recipe ({row['model'].upper()} {row['size']} (d/L/H), batch 64, "
+            f"80k steps) would take about {days(theirs['steps_per_s']):.0f} days on one thread of this machine "
+            f"(ours at that size: {days(ours['steps_per_s']):.0f}): extrapolated, not run, from "
+            f"{theirs['steps_per_s']} steps/s over {fields['measured_steps']} timed steps after "
+            f"{int(fields['steps']) - int(fields['measured_steps'])} warm-up steps (`{r['command']}`, load average {fields['loadavg_after'].split(',')[0]} on "
+            f"{r['machine']['cpus']} cores)."]
 
 
 def shipped() -> list[str]:

@@ -1,7 +1,6 @@
 # MDLM on star_easy (XLM Table 1 row; paper 100 / 100 at 12L/768): 4L/64 with neighbour mixing and absolute
-# positions (models/mdlm.py: without them this size learns no lookups), ILM's phase-1 recipe, 20k steps.
-# Rows (bench/results/star/): test 96.6 / 99.1 (seed 1337) but 5.0 / 37.9 (seed 2, lookups not learned by 20k
-# steps): not yet robust. ~14-23 min on one thread of the 2-core CPU.
+# positions (models/mdlm.py: without them this size learns no lookups), mask counts k ~ U{1..L}, ILM's phase-1
+# recipe for 20k steps, then its phase 2 for 8k. Rows: bench/results/star/ (being run at this commit).
 out_dir = "out/mdlm_star_easy"
 dataset = "star/easy"
 model = "mdlm"
@@ -11,12 +10,13 @@ n_embd = 64
 neighbour_mix = True
 abs_pos = True
 batch_size = 32
-max_iters = 20000
-phases = []  # one phase (the default run has two)
+max_iters = 28000
 learning_rate = 3e-3
 min_lr = 3e-4
 weight_decay = 0.3
 warmup_iters = 100
+# then ILM's phase 2: a lower learning rate, batch 64 and an EMA of the weights
+phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
 eval_interval = 2000
 best_metric = "val_seq_acc"
 time_sampling = "count"  # k masks ~ U{1..L}, weight L/k: the same bound as t ~ U, less variance (models/mdlm.py)

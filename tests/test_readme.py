@@ -7,6 +7,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+import readme_tables  # noqa: E402
 import star_table  # noqa: E402
 
 
@@ -16,11 +17,21 @@ def test_readme_star_table_is_what_star_table_py_makes():
     assert block == star_table.render(), "run `python bench/star_table.py --write` after adding results"
 
 
+def test_readme_benchmark_tables_are_what_readme_tables_py_makes():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    for name, render in readme_tables.TABLES.items():
+        begin, end = readme_tables.markers(name)
+        assert begin in text and end in text, f"README.md lacks the markers {begin} ... {end}"
+        assert readme_tables.readme_block(text, name) == render(), \
+            f"README table {name!r} is not what bench/readme_tables.py makes: run `python bench/readme_tables.py --write`"
+
+
 def test_readme_points_at_files_a_clone_has():
     with open(os.path.join(ROOT, "README.md")) as f:
         text = f.read()
     assert "../shared" not in text
-    for path in ("models/README.md", "data/FORMAT.md", "bench/star_table.py", "bench/gpu_check.sh", "engine.py"):
+    for path in ("models/README.md", "data/FORMAT.md", "bench/star_table.py", "bench/readme_tables.py", "bench/gpu_check.sh", "engine.py"):
         assert path in text and os.path.exists(os.path.join(ROOT, path)), path
 
 

@@ -1,0 +1,175 @@
+"""
+The README's benchmark tables (training throughput, against the XLM package, ILM sampling against XLM,
+sampling throughput), made from the committed results JSON in bench/results/ alone: nothing in them is
+typed by hand. Prints them; --write puts each into README.md between `<!-- table:NAME -->` and
+`<!-- /table:NAME -->` (tests/test_readme.py checks that README.md holds what this prints).
+The star-graph tables are bench/star_table.py's.
+
+    python bench/readme_tables.py            # print
+    python bench/readme_tables.py --write    # update README.md
+"""
+import json
+import os
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+FILES = {  # table -> the results files it is made from, in row order
+    "train_throughput": ["train_throughput.json", "train_throughput_768.json"],
+    "compare_xlm": ["compare_xlm.json", "compare_xlm_768.json"],
+    "compare_xlm_sample": ["compare_xlm_sample.json"],
+    "sample_throughput": ["sample_throughput.json", "sample_throughput_ilm_easy99.json",
+                          "sample_throughput_ilm_easy100.json"],
+}
+med = statistics.median
+
+
+def load(name: str) -> dict:
+    with open(os.path.join(RESULTS, name)) as f:
+        return json.load(f)
+
+
+def fields(line: str) -> dict:
+    """The key=value fields of one XLM_RESULT / XLM_PRED_RESULT line."""
+    return dict(kv.split("=", 1) for kv in line.split()[1:])
+
+
+def rate(x: float) -> str:
+    return format(x, ".2f" if x >= 0.1 else ".2g")
+
+
+def span(xs: list, fmt: str) -> str:
+    """'a' if all of xs print alike, else 'min–max'."""
+    lo, hi = format(min(xs), fmt), format(max(xs), fmt)
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
+def sources(names: list[str]) -> list[str]:
+    """One line per results file: the command that wrote it and the machine it ran on."""
+    out = []
+    for name in names:
+        r = load(name)
+        m = r["machine"]
+        env = f"OMP_NUM_THREADS={r['threads_env']} " if r.get("threads_env") else ""
+        threads = m.get("threads") or r.get("threads") or r.get("threads_env") or "?"
+        out.append(f"- `bench/results/{name}`: `{env}python {r['command']}`; {m['cpus']} CPUs, {threads} torch "
+                   f"thread(s), `{m['platform']}`")
+    return out
+
+
+def train_throughput() -> str:
+    out = ["| model | size (d/L/H) | compile | steps/s | real tokens/s | of matmul peak | 1st step (s) | "
+           "peak RSS (MB) | run wall (s) | JSON |", "|---|---|---|---|---|---|---|---|---|---|"]
+    peaks = []
+    for name in FILES["train_throughput"]:
+        r = load(name)
+        peak = r["matmul_peak_flop_per_s"]
+        peaks.append(f"{peak / 1e9:.1f} GFLOP/s in `{name}`")
+        rows = {}
+        for x in r["results"]:
+            rows.setdefault((x["model"], x["size"]), []).append(x)
+        for (model, size), xs in rows.items():
+            xs = sorted(xs, key=lambda x: x["compile"])  # no, then yes
+            col = lambda f: " / ".join(f(x) for x in xs)  # noqa: E731
+            out.append(" | ".join([
+                f"| {model.upper()}", size, col(lambda x: "yes" if x["compile"] else "no"),
+                col(lambda x: rate(x["steps_per_s"])),
+                col(lambda x: f"{x['tokens_per_s']:,.0f}"), col(lambda x: f"{100 * x['flop_per_s'] / peak:.0f}%"),
+                col(lambda x: f"{x['first_step_s']:.1f}"), col(lambda x: f"{x['peak_rss_MB']:,.0f}"),
+                col(lambda x: f"{x['wall_s']:.0f}"), f"`{name}` |"]))
+    out += ["", f"Matmul peak (fp32 2048³ `torch.mm`, measured by each command before its runs): {'; '.join(peaks)}.", ""]
+    return "\n".join(out + sources(FILES["train_throughput"]))
+
+
+def compare_xlm() -> str:
+    out = ["| model | size | rounds | steps/s ours / XLM | ratio | command to 1st step ours / XLM (s) | "
+           "peak RSS ours / XLM (MB) | JSON |", "|---|---|---|---|---|---|---|---|"]
+    for name in FILES["compare_xlm"]:
+        for row in load(name)["rows"]:
+            ours, theirs = row["ours"], row["theirs"]
+            rss = [float(fields(t["raw"])["peak_rss_mb"]) for t in theirs]
+            out.append(f"| {row['model'].upper()} | {row['size']} | {len(ours)} | "
+                       f"{rate(med(o['steps_per_s'] for o in ours))} / {rate(med(t['steps_per_s'] for t in theirs))} | "
+                       f"{row['steps_per_s_ratio']:.2f}× | {span([o['first_step_s'] for o in ours], '.1f')} / "
+                       f"{span([t['first_step_s'] for t in theirs], '.1f')} | "
+                       f"{span([o['peak_rss_MB'] for o in ours], ',.0f')} / {span(rss, ',.0f')} | `{name}` |")
+    out += ["", "Steps/s and the ratio: medians over the rounds; the other columns: the range over the rounds.", ""]
+    return "\n".join(out + sources(FILES["compare_xlm"]))
+
+
+def compare_xlm_sample() -> str:
+    out = ["| size | batch | examples | examples/s ours / XLM | ratio |", "|---|---|---|---|---|"]
+    for name in FILES["compare_xlm_sample"]:
+        for row in load(name)["rows"]:
+            out.append(f"| {row['size']} | {row['batch']} | {row['examples']} | "
+                       f"{med(o['examples_per_s'] for o in row['ours']):.1f} / "
+                       f"{med(t['examples_per_s'] for t in row['theirs']):.1f} | {row['examples_per_s_ratio']:.2f}× |")
+    out += ["", "Medians over the rounds.", ""]
+    return "\n".join(out + sources(FILES["compare_xlm_sample"]))
+
+
+def sample_throughput() -> str:
+    out = ["| model | weights | setting | examples/s, batch 1 | examples/s, batch 64 | JSON |",
+           "|---|---|---|---|---|---|"]
+    timed = set()
+    for name in FILES["sample_throughput"]:
+        groups = {}  # (model, weights, settings but the cache switch, cache switch) -> {(cache on?, batch): result}
+        for x in load(name)["results"]:
+            cache = next((k for k in ("kv_cache", "cache") if k in x["settings"]), None)
+            rest = tuple((k, v) for k, v in x["settings"].items() if k != cache)
+            groups.setdefault((x["model"], x["weights"], rest, cache), {})[(x["settings"].get(cache), x["batch"])] = x
+            timed.add((x["batch"], x["examples"]))
+        for (model, weights, rest, cache), g in groups.items():
+            setting = [f"{v} {k}" for k, v in rest]
+            if cache:
+                setting.append(("KV cache" if cache == "kv_cache" else "cache") + " / none")
+            elif not rest:
+                setting.append("the checkpoint's" if weights == "trained" else "defaults")
+            cells = []
+            for b in (1, 64):
+                if cache:
+                    on, off = g[(True, b)]["examples_per_s"], g[(False, b)]["examples_per_s"]
+                    cells.append(f"{on:.1f} / {off:.1f} ({on / off:.1f}×)")
+                else:
+                    cells.append(f"{g[(None, b)]['examples_per_s']:.1f}")
+            if weights == "trained":
+                right = " / ".join(f"{100 * g[(None, b)]['seq_acc']:.0f}%" for b in (1, 64))
+                weights += f" ({right} of the timed samples right, batch 1 / 64)"
+            out.append(f"| {model.upper()} | {weights} | {', '.join(setting)} | {cells[0]} | {cells[1]} | `{name}` |")
+    out += ["", "Prompts timed per measurement, after one warm-up batch: " +
+            "; ".join(f"{n} at batch {b}" for b, n in sorted(timed)) + ". The JSON holds no wall times.", ""]
+    return "\n".join(out + sources(FILES["sample_throughput"]))
+
+
+TABLES = {"train_throughput": train_throughput, "compare_xlm": compare_xlm,
+          "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput}
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- table:{name} -->", f"<!-- /table:{name} -->"
+
+
+def readme_block(text: str, name: str) -> str:
+    begin, end = markers(name)
+    return text[text.index(begin) + len(begin):text.index(end)].strip("\n")
+
+
+def main():
+    path = os.path.join(ROOT, "README.md")
+    with open(path) as f:
+        text = f.read()
+    for name, render in TABLES.items():
+        table = render()
+        print(f"{name}:\n{table}\n")
+        begin, end = markers(name)
+        i, j = text.index(begin) + len(begin), text.index(end)
+        text = text[:i] + "\n" + table + "\n" + text[j:]
+    if "--write" in sys.argv:
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -184,10 +184,13 @@ def resume_from(path: str, C, raw_model, optimizer, ema_model, rank: int, cuda: 
     model_config = dataclasses.asdict(raw_model.config)
     if ckpt["model_name"] != C.model:
         raise NanoError(f"{path} holds a '{ckpt['model_name']}' model, this run trains '{C.model}'")
-    changed = sorted(k for k in model_config if ckpt["model_config"].get(k) != model_config[k])
+    # a key the model file gained after the checkpoint was written ran at its default (new options default
+    # to the old behaviour), so it is compared as that
+    was = {**{f.name: f.default for f in dataclasses.fields(raw_model.config)}, **ckpt["model_config"]}
+    changed = sorted(k for k in model_config if was[k] != model_config[k])
     if changed:
         raise NanoError(f"{path} was trained with other model settings: " + ", ".join(
-            f"{k}={ckpt['model_config'].get(k)!r} (now {model_config[k]!r})" for k in changed))
+            f"{k}={was[k]!r} (now {model_config[k]!r})" for k in changed))
     if ckpt["step"] >= C.max_iters:
         raise NanoError(f"{path} is at step {ckpt['step']}, already at max_iters={C.max_iters}; "
                         f"raise --max_iters to train further")

@@ -80,6 +80,8 @@ class Config:
     steps: int = 128  # ancestral steps from t = 1 to t = sample_eps
     sample_eps: float = 1e-5  # the last time of the sampler
     noise_removal: bool = True  # fill what is still masked at the end with the argmax (MDLM); else a draw
+    order: str = "random"  # 'random': MDLM's ancestral reveals; 'confidence': as many a step, the most
+    #                        confident masks first, by their argmax (MaskGIT's order; not MDLM's sampler)
     cache: bool = True  # run the network only on rows that changed (False: every row, every step)
 
 
@@ -157,6 +159,7 @@ class Model(nn.Module):
         super().__init__()
         c = self.config = config
         assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
+        assert c.order in ("random", "confidence"), f"order must be 'random' or 'confidence', not {c.order!r}"
         assert c.time_sampling in ("continuous", "count"), \
             f"time_sampling must be 'continuous' or 'count', not {c.time_sampling!r}"
         # the data's mask token when it has one (star: <mask>), else a new id past its vocabulary
@@ -322,7 +325,9 @@ class Model(nn.Module):
         prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after the target.
         The canvas has max_new_tokens + 1 positions (rows data), as in training: room for the end.
         Times t_i = 1 - i (1 - sample_eps) / steps. From t to s each masked position is revealed with
-        probability (t - s)/t (else stays masked, probability s/t), taking a token drawn from p(x0 | x_t).
+        probability (t - s)/t (else stays masked, probability s/t), taking a token drawn from p(x0 | x_t);
+        order='confidence' reveals as many in each row but picks the masks with the highest top probability
+        and takes their argmax (the order of MaskGIT and of mlm.py; no longer MDLM's reverse process).
         Rows where nothing was revealed keep their logits: with no time input the network would return the
         same thing (config.cache=False reruns it on every row at every step: the reference). At the end
         what is still masked takes the argmax of p(x0) (noise_removal). With history=True also returns the
@@ -374,7 +379,12 @@ class Model(nn.Module):
             refresh((stale & left) if reuse else left.new_ones(B), t)
             u = torch.rand(B, L, dtype=torch.float64, device=dev, generator=generator)
             reveal = masked & (u < (t - s) / t)  # q(x_s | x_t, x0): unmask with probability (t - s)/t
-            if reveal.any():
+            if c.order == "confidence":  # the same number per row, but the masks the model is surest of
+                conf = logits.softmax(-1).amax(-1).masked_fill(~masked, -1.0)  # (B, L) top probability
+                rank = conf.argsort(1, descending=True).argsort(1)  # (B, L) 0 = the most confident
+                reveal = masked & (rank < reveal.sum(1, keepdim=True))
+                canvas[reveal] = logits[reveal].argmax(-1)
+            elif reveal.any():
                 canvas[reveal] = draw(logits[reveal])
             stale = reveal.any(1)
             if history:

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 import engine
 import train
@@ -91,6 +92,20 @@ def test_resume_with_other_model_settings(star_data, tiny, tmp_path):
     with pytest.raises(NanoError, match=r"trained with other model settings: n_embd=32 \(now 48\)"):
         train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=2", "--resume", *tiny,
                     "--n_embd=48"])
+
+
+def test_resume_a_checkpoint_older_than_a_model_option(star_data, tiny, tmp_path):
+    """A checkpoint written before the model file gained an option ran at that option's default: it resumes
+    at the default and refuses another value (MDLM's sampler order came after star runs were under way)."""
+    args = [f"--dataset={star_data()}", f"--out_dir={tmp_path}", *tiny, "--model=mdlm"]
+    train.main(args + ["--max_iters=1"])
+    path = f"{tmp_path}/ckpt.pt"
+    ckpt = engine.load_checkpoint(path)
+    del ckpt["model_config"]["order"]  # as written before the option existed
+    torch.save(ckpt, path)
+    with pytest.raises(NanoError, match=r"trained with other model settings: order='random' \(now 'confidence'\)"):
+        train.main(args + ["--max_iters=2", "--resume", "--order=confidence"])
+    assert train.main(args + ["--max_iters=2", "--resume"])["step"] == 2
 
 
 def test_prompt_outside_vocabulary(star_data, tiny, tmp_path):

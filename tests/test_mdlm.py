@@ -257,3 +257,28 @@ def test_count_sampling_masks_k_positions_and_estimates_the_same_bound():
     assert est["count"].std() < 0.5 * est["continuous"].std()
     with pytest.raises(AssertionError, match="time_sampling"):
         small(time_sampling="counts")
+
+
+def test_confidence_order_reveals_the_surest_masks_first():
+    """order='confidence': a network whose top probability falls along the canvas (position j's argmax is
+    token 4 + j, surer for smaller j) is revealed left to right, each position by its argmax; order='random'
+    (MDLM's) reveals in another order. Both reveal one position a step here on average."""
+    m = small(steps=40, cache=False, order="confidence")
+    L, V = m.canvas_len, m.n_vocab
+    sure = torch.full((L, V), -5.0)
+    sure[torch.arange(L), 4 + torch.arange(L)] = torch.linspace(8.0, 1.0, L)  # (L, V) position 0 surest
+    m.canvas_logits = lambda xt, cidx, *a: sure.expand(xt.size(0), L, V).masked_fill(
+        torch.arange(V) == m.mask_id, float("-inf"))
+    tokens, pl = star_rows(3, [12, 12, 12], [10, 10, 10])
+    out, steps = m.generate(tokens[:, :12], pl, max_new_tokens=10, generator=torch.Generator().manual_seed(0),
+                            history=True)
+    first_seen = torch.stack([(s != m.mask_id) for s in steps]).float().argmax(0)  # (B, 10) step revealed
+    assert torch.equal(first_seen, first_seen.sort(1).values)  # never a later position before an earlier one
+    assert torch.equal(out, (4 + torch.arange(10)).expand(3, 10))
+    m.config.order = "random"
+    _, steps = m.generate(tokens[:, :12], pl, max_new_tokens=10, generator=torch.Generator().manual_seed(0),
+                          history=True)
+    first_seen = torch.stack([(s != m.mask_id) for s in steps]).float().argmax(0)
+    assert not torch.equal(first_seen, first_seen.sort(1).values)
+    with pytest.raises(AssertionError, match="order"):
+        small(order="surest")

@@ -73,10 +73,12 @@ def main():
             curve.append({"step": rec["step"], "train_s": round(offset + last_t, 1),
                           **{k: rec[k] for k in ("val_loss", "val_nll", "val_seq_acc", "val_tok_acc") if k in rec}})
     wall = sum(rec["wall_s"] for rec in log if "done" in rec)  # every process of the run, resumed ones too
+    headers = [rec for rec in log if "config" in rec]  # one per process that trained the run
+    gits = " then ".join(dict.fromkeys(h.get("git") or "?" for h in headers))
     row = {"config": args.config, "name": name, "model": test["model"], "dataset": dataset, "seed": args.seed,
            "command": shown, "eval_command": "python " + " ".join(eval_cmd),
-           "wall_s": round(wall, 1), "resumed": args.resume, "eval_s": round(eval_s, 1), "machine": machine(),
-           "git": header.get("git"), "date": time.strftime("%Y-%m-%d"), "steps": test["step"],
+           "wall_s": round(wall, 1), "resumed": len(headers) > 1, "eval_s": round(eval_s, 1), "machine": machine(),
+           "git": gits, "date": time.strftime("%Y-%m-%d"), "steps": test["step"],
            "test_seq_acc": test["seq_acc"], "test_tok_acc": test["tok_acc"], "test_nll": test.get("nll"),
            "nll_kind": test.get("nll_kind"), "test_examples": test["examples"], "curve": curve}
     os.makedirs(args.out, exist_ok=True)

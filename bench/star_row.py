@@ -52,6 +52,12 @@ def main():
         if r.returncode:
             sys.exit(f"error: training failed (exit {r.returncode}); fix it and rerun with --resume")
     ckpt = os.path.join(out_dir, "ckpt.pt")
+    with open(os.path.join(ROOT, out_dir, "log.jsonl")) as f:
+        last = [json.loads(l) for l in f if l.strip()]
+    done = max((r["done"] for r in last if "done" in r), default=0)
+    planned = next(r for r in reversed(last) if "config" in r)["config"]["max_iters"]
+    if done < planned:  # a stopped run (Ctrl-C, SIGTERM) exits 0 too: no row from half a run
+        sys.exit(f"error: {out_dir} stopped at step {done} of {planned}; continue it with --resume")
     t1 = time.time()
     eval_cmd = ["eval.py", f"--ckpt={ckpt}", "--split=test", *args.eval_args.split()]
     subprocess.run([sys.executable, *eval_cmd], cwd=ROOT, check=True)

@@ -18,7 +18,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data.loader import NanoError  # noqa: E402
-from engine import load_checkpoint, run_main, save_checkpoint  # noqa: E402
+from engine import load_checkpoint, model_defaults, run_main, save_checkpoint  # noqa: E402
 
 
 def main(argv: list[str]):
@@ -27,6 +27,8 @@ def main(argv: list[str]):
         sys.exit(__doc__)
     src, dst = paths
     ckpt = load_checkpoint(src)
+    # the model file's settings now: an option added after the run was at its default then
+    ckpt["model_config"] = {**model_defaults({"model": ckpt["model_name"]}), **ckpt["model_config"]}
     for item in (a[2:] for a in argv if a.startswith("--")):
         key, _, text = item.partition("=")
         if key not in ckpt["model_config"]:

@@ -1,0 +1,21 @@
+# Edit Flows on star_easy (Havasi et al. 2025: a CTMC of insertions, deletions and substitutions; models/editflow.py),
+# from x0 = 8 masks (substitutions, deletions for shorter targets), kappa = t^3: flexmdm_star_easy.py's network and
+# recipe (4L/64, neighbour mixing, absolute positions; 20k steps, then 8k with an EMA). Results: not yet run.
+out_dir = "out/editflow_star_easy"
+dataset = "star/easy"
+model = "editflow"
+n_layer = 4
+n_head = 4
+n_embd = 64
+neighbour_mix = True
+abs_pos = True
+batch_size = 32
+max_iters = 28000
+learning_rate = 3e-3
+min_lr = 3e-4
+weight_decay = 0.3
+warmup_iters = 100
+phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
+eval_interval = 2000
+best_metric = "val_seq_acc"
+steps = 32  # tau-leaping steps: 8 masks substituted (or deleted) over 32 network calls

@@ -1,0 +1,533 @@
+"""
+Edit Flows: a sequence is written by a continuous-time Markov chain whose jumps are edits (insert a token,
+delete one, substitute one), so it chooses its length as it goes and can undo what it wrote.
+
+Lineage: Havasi, Karrer, Gat, Chen 2025, "Edit Flows: Flow Matching with Edit Operations" (arXiv 2506.09018;
+FAIR). The network reads the current sequence x_t and the time t and gives, at every position, a rate for
+each kind of edit and, for insertions and substitutions, a distribution over the token:
+    insert a after i:  lambda_ins,i  Q_ins,i(a)    (into the gap after i; a START slot holds the first gap)
+    delete i:          lambda_del,i
+    substitute i by a: lambda_sub,i  Q_sub,i(a)
+It is trained with the paper's trick: x_t is the projection of an aligned pair. x0 and the target x1 are
+written with blank tokens (eps) into two rows z0, z1 of equal length (the alignment); at time t each column
+of z_t is z1's with probability kappa(t), else z0's (each column jumps once, at hazard kappa'/(1 - kappa)),
+and x_t is z_t without its blanks. In each column where z_t != z1 one edit is still needed: eps -> a is an
+insertion, a -> eps a deletion, a -> b a substitution. What changes from flexmdm.py (same trunk, same adaLN):
+- the noise is the alignment and the kappa mixture above (collate), not two clocks per token;
+- three rate heads and two token heads (ins, sub) instead of a length head and one token head;
+- the loss is the paper's: the sum of every rate the model gives (the survival term), minus
+  kappa'/(1 - kappa) times the log of the rate x token probability of each edit still needed, plus
+  theta-free terms that make it a bound (below);
+- the sampler applies independent edits at every position per step (tau-leaping), from x0 to t = 1.
+
+x0 (config x0). 'masks' (the default): x0 is n_masks mask tokens (0 = the data's longest target), the same
+for every row. Masks never equal a target token, so every alignment of m masks with L tokens costs
+max(m, L) under Needleman-Wunsch with unit costs: min(m, L) substitutions and |m - L| deletions (m > L) or
+insertions (m < L). Any of them is optimal, so collate draws one uniformly (a random subset of the columns
+for the shorter side, kept in order): no dynamic programme, vectorised. On star graphs (targets of a known
+length, 8) this starts generation from a full canvas that every position can attend to, as MDLM does
+(mdlm.py learns star_easy at this size), and shorter targets delete the masks they do not need. 'empty': x0 is the empty
+sequence, every column is an insertion (z0 all blank, z1 = x1): the paper's insertion-only flow, which
+suits data whose lengths vary widely (a canvas of block_size masks would spend most edits on deletions).
+Both are deterministic, which is what makes the loss a bound on log p(x1) itself (below).
+
+Why the loss bounds the NLL. Given (z0, z1) the noising is a chain on z whose columns jump at rate
+w = kappa'/(1 - kappa); it starts at x0 and ends at x1. Lift the model to z: a model edit is applied to a
+column of z (an insertion of a into gap g to one of the k blank columns there whose z1 is a, at rate
+lambda Q / k). Then -log p(x1) <= KL(noising path || model path) (data processing: the projection to x
+of either path, then its endpoint), and the KL of two chains is E int_0^1 [sum of model rates - sum of
+true rates + sum over true jumps of w log(w / model rate)] dt. Per column still pending that is
+    w [log w - log(lambda_c Q_c) + log k_c - 1],
+and the model's rates summed over all positions (self-substitutions included) only add. Writing every rate
+as lambda = w pi (the community code, ZHZisZZ/dllm pipelines/editflow/trainer.py, also scales its rates by
+w), per row
+    bound = E_t  w(t) [ sum_i pi_i  +  sum_{pending c} ( -log pi_c - log Q_c + log k_c - 1 ) ] / q(t).
+The true pi is the chance that an edit is pending there (for a gap, the expected number pending), so:
+- at a mask, pi_del + pi_sub = 1: a mask is never a target token, so it is always still to be edited (as
+  MDLM's SUBS fixes the unmasking rate); the network gives only the split, a softmax of two logits. There
+  the survival 1 and the -1 cancel, and a mask costs w (-log pi_kind - log Q): MDLM's weighted CE plus a
+  delete-or-keep CE;
+- everywhere else pi = (1 - kappa) softplus(.), i.e. lambda = kappa'(t) softplus(.): what is pending there
+  vanishes as t -> 1, and so do these rates (as flexmdm.py's (1 - alpha_t) factor on its gap counts); a
+  rate that could not reach 0 would make the survival integral of w ~ 1/(1 - t) diverge.
+k_c is 1 for deletions and substitutions and, for an insertion, the number of pending insertions of the
+same token into the same gap (repeated tokens, e.g. star's "a b b c"): the k log k term is theta-free.
+With a fixed x0 this bounds -log p(x1) (the sequence and so its length: the target and its end, the
+engine's unit), hence nll_kind = "bound"; a random x0 drawn independently of x1 would still bound it
+(Jensen over x0), while an x0 that depends on x1 (say, as many masks as x1 has tokens) would bound only
+the joint of x1 and that information. The bound is on the continuous-time model; the sampler discretises it.
+
+Time sampling. kappa(t) = t^3 by default ('cubic', the FAIR flow-matching polynomial scheduler with exponent
+3; the community code's CubicKappaScheduler is another cubic, 2t^3 - 3t^2 + 2t), or 'linear'. Near t = 1,
+w ~ 1/(1 - t) for both. As flexmdm.py, 'sqrt' (the default) draws t = 1 - (1 - u)^2 and weighs the row by
+w(t) / q(t), q(t) = 1 / (2 sqrt(1 - t)): unbiased over all of [0, 1), nothing cut, finite variance (a pending
+column near t = 1 has probability ~ (1 - t) and weight ~ 1/sqrt(1 - t) squared); 'uniform' draws
+t ~ U[0, 1 - t_eps] (the community code, time_epsilon = 1e-3), which cuts the last t_eps of the integral.
+
+The NLL unit (models/README.md): as flexmdm.py. The edited sequence is the row after its prompt (a leading
+bos of an unconditional row is context, never edited); a trailing data eos is inserted like any token but
+is the end (generate drops it); a stream window (no pad) has no end: each of its tokens is a unit.
+"""
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BLANK = -1  # the alignment's eps (never a token id)
+INS, DEL, SUB = 0, 1, 2  # the edit kinds, also the columns of the rate head
+
+
+@dataclass
+class Config:
+    # set by the engine from the data's meta.json
+    vocab_size: int = 0
+    pad_id: Optional[int] = None  # unused slots (rows); never inserted
+    bos_id: Optional[int] = None  # a leading bos of an unconditional row is context, never edited
+    eos_id: Optional[int] = None  # inserted like any token; a trailing one is the end (dropped by generate)
+    mask_id: Optional[int] = None  # x0's token; None: the data has none, we take the id vocab_size
+    block_size: int = 256  # the longest row (or stream window) the data holds
+    max_prompt_len: int = 0
+    max_target_len: int = 0  # the longest target; 0 = block_size (unconditional rows, stream windows)
+    # network (as flexmdm.py, time conditioning always on)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    neighbour_mix: bool = False  # add linear maps of the left and right neighbours' embeddings (mdlm.py says why)
+    abs_pos: bool = False  # learned absolute positions added to the embeddings, besides RoPE (mdlm.py)
+    # the flow
+    x0: str = "masks"  # 'masks': n_masks masks (substitutions + deletions, or insertions if fewer); 'empty'
+    n_masks: int = 0  # 'masks' only: how many; 0 = the data's longest target (max_target_len, else block_size)
+    kappa: str = "cubic"  # the scheduler: 'cubic' kappa = t^3, 'linear' kappa = t
+    time_sampling: str = "sqrt"  # 'sqrt': t = 1 - (1-u)^2, weight w/q (unbiased); 'uniform': t ~ U[0, 1 - t_eps]
+    t_eps: float = 1e-3  # 'uniform' only: the cut before t = 1
+    antithetic: bool = True  # stratified times over the batch (as flexmdm.py)
+    # sampling
+    steps: int = 32  # tau-leaping steps from t = 0 to 1 (one network call each)
+    tokens: str = "sample"  # inserted / substituted tokens: 'sample' from Q (the paper), or 'argmax'
+
+
+def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only
+    inv_freq = base ** (-torch.arange(0, head_dim, 2).float() / head_dim)  # (hd/2,)
+    angles = torch.outer(torch.arange(n_pos).float(), inv_freq)  # (n_pos, hd/2)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x (B, H, T, hd); cos/sin (1, 1, T, hd/2): rotate each (x1, x2) pair
+    x1, x2 = x.float().chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.n_head = c.n_head
+        self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd, bias=False)
+        self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
+        self.dropout = c.dropout
+
+    def forward(self, x, cos, sin, attn_mask=None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hd)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        # bidirectional: no causal mask; attn_mask (B, 1, 1, T) hides the unused slots after a row
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(c.n_embd, bias=False)
+        self.attn = Attention(c)
+        self.norm2 = nn.LayerNorm(c.n_embd, bias=False)
+        self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd, bias=False), nn.GELU(),
+                                 nn.Linear(4 * c.n_embd, c.n_embd, bias=False), nn.Dropout(c.dropout))
+        # adaLN-Zero (DiT): the time embedding sets a shift, scale and gate per sublayer; zero at init
+        self.ada = nn.Linear(c.n_embd, 6 * c.n_embd)
+
+    def forward(self, x, cos, sin, attn_mask, cond):
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond)[:, None].chunk(6, dim=-1)  # 6 x (B, 1, C)
+        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask)
+        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
+
+
+class TimeEmbedding(nn.Module):
+    """t (B,) -> (B, C): sinusoidal features of t, then an MLP (DiT's timestep embedder, as flexmdm.py)."""
+
+    def __init__(self, n_embd: int, n_freq: int = 128):
+        super().__init__()
+        self.register_buffer("freqs", torch.exp(-math.log(10000.0) * torch.arange(n_freq // 2) / (n_freq // 2)),
+                             persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(n_freq, n_embd), nn.SiLU(), nn.Linear(n_embd, n_embd), nn.SiLU())
+
+    def forward(self, t):
+        angles = t.float()[:, None] * self.freqs[None]  # (B, n_freq/2)
+        return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
+
+
+
+
+# ----------------------------------------------------------------------------- the scheduler kappa(t)
+def kappa_of(kind: str, t: torch.Tensor, omt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """t (B,) and omt = 1 - t (B,), given apart so that 1 - kappa stays exact near t = 1 ->
+    kappa, 1 - kappa, kappa' (each (B,)). The column hazard is w = kappa' / (1 - kappa)."""
+    if kind == "cubic":  # kappa = t^3: 1 - t^3 = (1 - t)(1 + t + t^2), kappa' = 3 t^2
+        return t ** 3, omt * (1 + t + t * t), 3 * t * t
+    return t, omt, torch.ones_like(t)  # linear
+
+
+class Model(nn.Module):
+    nll_kind = "bound"  # the loss is an upper bound on the NLL of the target and its end (docstring)
+
+    def __init__(self, config: Config):
+        super().__init__()
+        c = self.config = config
+        assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
+        assert c.x0 in ("masks", "empty"), f"x0 must be 'masks' or 'empty', not {c.x0!r}"
+        assert c.kappa in ("cubic", "linear"), f"kappa must be 'cubic' or 'linear', not {c.kappa!r}"
+        assert c.time_sampling in ("sqrt", "uniform"), \
+            f"time_sampling must be 'sqrt' or 'uniform', not {c.time_sampling!r}"
+        assert c.tokens in ("sample", "argmax"), f"tokens must be 'sample' or 'argmax', not {c.tokens!r}"
+        assert 0 < c.t_eps < 1 and c.steps >= 1 and c.n_masks >= 0, "0 < t_eps < 1, steps >= 1, n_masks >= 0"
+        self.rows_data = c.pad_id is not None  # rows end in pad; stream windows (no pad) have no end
+        # ids: the data's mask (else a new one), a START slot of our own (its gap is the target's first), and
+        # the id of unused slots (pad, else START: they are never attended to)
+        self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
+        self.start_id = max(c.vocab_size, self.mask_id + 1)
+        self.fill_id = c.pad_id if c.pad_id is not None else self.start_id
+        self.n_vocab = self.start_id + 1
+        self.max_len = c.max_target_len if c.max_target_len > 0 else c.block_size  # the longest target
+        self.wte = nn.Embedding(self.n_vocab, c.n_embd)
+        self.drop = nn.Dropout(c.dropout)
+        self.mix_left = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.mix_right = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.wpe = nn.Embedding(2 * c.block_size + 2, c.n_embd) if c.abs_pos else None  # prompt + START + canvas
+        self.time_emb = TimeEmbedding(c.n_embd)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
+        self.norm = nn.LayerNorm(c.n_embd, bias=False)
+        self.final_ada = nn.Linear(c.n_embd, 2 * c.n_embd)
+        # substitution: which token a position becomes (tied to wte, as MDLM's unmasking head); insertion: which
+        # token goes into the gap after a slot (untied, as ilm.py: a tied head first proposes to copy the slot)
+        self.sub_head = nn.Linear(c.n_embd, self.n_vocab, bias=False)
+        self.sub_head.weight = self.wte.weight
+        self.ins_head = nn.Linear(c.n_embd, self.n_vocab, bias=False)
+        # three logits per slot (insert after it, delete it, substitute it): rates() says what they become
+        self.rate_head = nn.Sequential(nn.Linear(c.n_embd, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, 3))
+        cos, sin = rotary_tables(c.block_size + self.max_len + 2, c.n_embd // c.n_head)
+        self.register_buffer("cos", cos, persistent=False)  # not saved: recomputed from the config
+        self.register_buffer("sin", sin, persistent=False)
+        # never written by an edit: the mask, START, pad; in rows data also bos, which only ever opens an
+        # unconditional row as context (unless it is also the eos, as GPT-2's <|endoftext|>)
+        banned = torch.zeros(self.n_vocab, dtype=torch.bool)
+        banned[[self.mask_id, self.start_id, self.fill_id]] = True
+        if self.rows_data and c.bos_id is not None and c.bos_id != c.eos_id:
+            banned[c.bos_id] = True
+        self.register_buffer("banned", banned, persistent=False)  # (V,)
+        self.edit_counts = None  # after generate(): {'ins', 'del', 'sub'} -> (B,) edits made per row
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections by 1/sqrt(2 n_layer)
+            if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * c.n_layer))
+            if "ada" in name:  # adaLN-Zero: every block starts as the identity, the final norm unmodulated
+                nn.init.zeros_(p)
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def trunk(self, x: torch.Tensor, n_real: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x (B, W) ids, n_real (B,) real slots per row (prefix, START, x_t), t (B,) times -> hidden (B, W, C)."""
+        W = x.size(1)
+        if W > self.cos.size(0):  # a longer row than the tables hold: extend them
+            self.cos, self.sin = (a.to(x.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
+        cos, sin = self.cos[None, None, :W], self.sin[None, None, :W]  # (1, 1, W, hd/2)
+        keep = torch.arange(W, device=x.device)[None, :] < n_real[:, None]  # (B, W)
+        attn_mask = None if bool(keep.all()) else keep[:, None, None, :]  # (B, 1, 1, W)
+        cond = self.time_emb(t)  # (B, C)
+        h = self.wte(x)  # (B, W, C)
+        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past the ends
+            h = h + self.mix_left(F.pad(h[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(h[:, 1:], (0, 0, 0, 1)))
+        if self.wpe is not None:
+            h = h + self.wpe(torch.arange(W, device=x.device))[None]
+        h = self.drop(h)
+        for block in self.blocks:
+            h = block(h, cos, sin, attn_mask, cond)
+        shift, scale = self.final_ada(cond)[:, None].chunk(2, dim=-1)
+        return self.norm(h) * (1 + scale) + shift
+
+
+    def rates(self, h: torch.Tensor, is_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """h (..., C), is_mask (...) -> rho (..., 3) >= 0 and share (..., 2). Rates of (insert after, delete,
+        substitute): kappa'(t) rho, except delete / substitute at a mask: w(t) share (share sums to 1)."""
+        s = self.rate_head(h).float()  # (..., 3)
+        return F.softplus(s), s[..., 1:].softmax(-1) * is_mask[..., None]
+
+    def pi(self, h: torch.Tensor, is_mask: torch.Tensor, one_minus_kappa: torch.Tensor) -> torch.Tensor:
+        """-> pi (..., 3) = rate / w(t): (1 - kappa) rho, or the share at a mask. one_minus_kappa broadcasts."""
+        rho, share = self.rates(h, is_mask)
+        pi = one_minus_kappa[..., None] * rho
+        return torch.cat([pi[..., :1], torch.where(is_mask[..., None], share, pi[..., 1:])], -1)
+
+    def token_logits(self, h: torch.Tensor, kind: int) -> torch.Tensor:
+        """h (..., C) -> logits (..., V) in float32 of the token an insertion (kind INS) or substitution (SUB)
+        writes; -inf for tokens never written."""
+        head = self.ins_head if kind == INS else self.sub_head
+        return head(h).float().masked_fill(self.banned, float("-inf"))
+
+    def times(self, B: int, dev, generator=None, t=None):
+        """-> t, kappa, 1 - kappa and the row weight w(t) / q(t) (each (B,)); t (B,) optional: fixed times."""
+        c = self.config
+        u = torch.rand(B, device=dev, generator=generator)
+        if c.antithetic:
+            u = (u / B + torch.arange(B, device=dev) / B) % 1
+        if t is not None:  # the u that gives these times
+            t = t.float().to(dev)
+            u = 1 - (1 - t).sqrt() if c.time_sampling == "sqrt" else t / (1 - c.t_eps)
+        if c.time_sampling == "sqrt":  # t = 1 - (1-u)^2, q(t) = 1 / (2 sqrt(1-t)) = 1 / (2 (1-u))
+            omt = (1 - u) ** 2
+            inv_q = 2 * (1 - u)
+        else:  # t ~ U[0, 1 - eps], q = 1 / (1 - eps)
+            omt = 1 - u * (1 - c.t_eps)
+            inv_q = torch.full_like(u, 1 - c.t_eps)
+        t = 1 - omt
+        kap, one_minus_kap, dkap = kappa_of(c.kappa, t, omt)
+        weight = dkap / one_minus_kap * inv_q  # w(t) / q(t)
+        return t, kap, one_minus_kap, weight
+
+    # ------------------------------------------------------------------------- training
+    def collate(self, tokens: torch.Tensor, prompt_lens: torch.Tensor, generator=None, t=None) -> dict:
+        """Clean rows (B, T) -> x_t and the edits still needed to reach the target, in tensor ops on the device.
+
+            row      p1 p2 | a b c pad                  prompt, target x1 (L = 3); x0 = 4 masks ('masks')
+            z0       M  M  M  M                         aligned: one mask column left over (a random one)
+            z1       a  eps b  c                        -> 3 substitutions, 1 deletion
+            z_t      a  M  M  c                         each column z1's w.p. kappa(t), else z0's
+            x        p1 p2 S a M M c fill...            prompt, START slot S, x_t = z_t without eps
+            edits    del at M(1), sub M(2) -> b         kind, slot (the position, or for an insertion the
+                                                        slot whose gap it fills: S for the first), token
+        Per column of z (B, N): op_kind (INS/DEL/SUB, -1 when done), op_slot, op_tok (-1 for a deletion) and
+        op_logk (log of the number of pending insertions of that token into that gap). n_units (B,): the row's
+        target tokens (less a trailing data eos, which is the end) + 1; stream windows: L units."""
+        c, dev = self.config, tokens.device
+        B, T = tokens.shape
+        prompt_lens = prompt_lens.long()
+        j = torch.arange(T, device=dev)[None, :]  # (1, T) original positions
+        real = tokens != c.pad_id if self.rows_data else torch.ones_like(tokens, dtype=torch.bool)
+        lead_bos = ((prompt_lens == 0) & (tokens[:, 0] == c.bos_id) if c.bos_id is not None
+                    else torch.zeros(B, dtype=torch.bool, device=dev))
+        start = prompt_lens + lead_bos.long()  # (B,) the fixed prefix: prompt, or a leading bos
+        is_target = (j >= start[:, None]) & real  # pad sits only at the end of a row
+        L = is_target.sum(1)  # (B,) target lengths
+        # the alignment: N = max(m, L) columns; the longer side fills them all, the shorter one a uniformly random
+        # subset in order (every such alignment has the Needleman-Wunsch unit cost max(m, L): masks match nothing)
+        M = (c.n_masks or self.max_len) if c.x0 == "masks" else 0
+        m = torch.full_like(L, M)  # (B,) x0 lengths
+        N = torch.maximum(m, L)  # (B,) columns per row
+        Nw = max(int(N.max()), 1)
+        col = torch.arange(Nw, device=dev)[None, :]  # (1, Nw)
+        col_real = col < N[:, None]
+        score = torch.rand(B, Nw, device=dev, generator=generator).masked_fill(~col_real, 2.0)
+        rank = score.argsort(1).argsort(1)  # (B, Nw) a random order of each row's columns
+        has0 = col_real & ((m >= L)[:, None] | (rank < m[:, None]))  # columns holding a mask in z0
+        has1 = col_real & ((L >= m)[:, None] | (rank < L[:, None]))  # columns holding a target token in z1
+        tgt = tokens.gather(1, (start[:, None] + j).clamp(max=T - 1))  # (B, T) the target, left-aligned
+        tgt = F.pad(tgt, (0, max(0, Nw - T)))[:, :Nw]
+        z0 = torch.where(has0, self.mask_id, BLANK)  # (B, Nw)
+        z1 = torch.where(has1, tgt.gather(1, (has1.long().cumsum(1) - 1).clamp(min=0)), BLANK)
+        # z_t: each column z1's with probability kappa(t), else z0's
+        t, kap, one_minus_kap, weight = self.times(B, dev, generator, t)
+        zt = torch.where(torch.rand(B, Nw, device=dev, generator=generator) < kap[:, None], z1, z0)
+        present = col_real & (zt != BLANK)  # (B, Nw) the columns x_t holds
+        before = present.long().cumsum(1) - present.long()  # x_t positions before each column
+        n_real = start + 1 + present.sum(1)  # (B,) prefix + START + x_t
+        W = int(n_real.max())
+        x = torch.full((B, W + 1), self.fill_id, dtype=torch.long, device=dev)  # column W collects the rest
+        Tp = min(T, W)  # the prefix is shorter than W (START follows it)
+        x[:, :Tp] = torch.where(j[:, :Tp] < start[:, None], tokens[:, :Tp], self.fill_id)  # the prefix, kept
+        x.scatter_(1, start[:, None], self.start_id)
+        x.scatter_(1, torch.where(present, start[:, None] + 1 + before, W), zt.clamp(min=0))
+        # the edits still needed: columns where z_t != z1
+        pending = col_real & (zt != z1)
+        kind = torch.where(zt == BLANK, INS, torch.where(z1 == BLANK, DEL, SUB))
+        kind = torch.where(pending, kind, -1)  # (B, Nw)
+        # slot: an insertion fills the gap after START + (x_t tokens before it); a deletion or substitution acts
+        # on its own position, START + 1 + before
+        slot = torch.where(pending, start[:, None] + before + (kind != INS).long(), -1)
+        tok = torch.where(pending & (kind != DEL), z1, -1)
+        # k: pending insertions of the same token into the same gap (they give one x; the lifted model splits)
+        key = torch.where(kind == INS, (torch.arange(B, device=dev)[:, None] * (Nw + 1) + before) * self.n_vocab
+                          + tok, -1 - col - Nw * torch.arange(B, device=dev)[:, None])  # unique when not INS
+        _, inverse, counts = torch.unique(key.flatten(), return_inverse=True, return_counts=True)
+        logk = torch.where(kind == INS, counts[inverse].view(B, Nw).float().log(), 0.0)
+        if self.rows_data:  # + 1 for the end, unless a trailing data eos already is it
+            last = tokens.gather(1, (start + L - 1).clamp(min=0, max=T - 1)[:, None]).squeeze(1)
+            n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long()  # (B,)
+        else:
+            n_units = L
+        return {"x": x[:, :W], "start": start, "n_real": n_real,  # (B, W), (B,), (B,)
+                "t": t, "one_minus_kappa": one_minus_kap, "weight": weight,  # (B,) each
+                "op_kind": kind, "op_slot": slot, "op_tok": tok, "op_logk": logk,  # (B, Nw) each
+                "n_units": n_units}  # (B,)
+
+    def forward(self, batch: dict):
+        x, t = batch["x"], batch["t"]
+        B, W = x.shape
+        h = self.trunk(x, batch["n_real"], t)  # (B, W, C)
+        omk = batch["one_minus_kappa"]  # (B,)
+        pi = self.pi(h, x == self.mask_id, omk[:, None])  # (B, W, 3) rate / w(t)
+        s = torch.arange(W, device=x.device)[None, :]
+        start, n_real = batch["start"][:, None], batch["n_real"][:, None]
+        gap_ok = (s >= start) & (s < n_real)  # START and every x_t position have a gap after them
+        pos_ok = (s > start) & (s < n_real)  # the x_t positions: deletion, substitution (never the prompt)
+        # the survival term: every rate the model gives, sum_i w pi_i (w outside)
+        survival = (pi[..., INS] * gap_ok + (pi[..., DEL] + pi[..., SUB]) * pos_ok).sum(1)  # (B,)
+        # each pending edit c: -log(lambda_c Q_c / w) + log k_c - 1 = -log pi_c - log Q_c + log k_c - 1
+        pend = batch["op_kind"] >= 0  # (B, N)
+        b = pend.nonzero(as_tuple=True)[0]  # (P,) the row of each pending edit
+        kind, slot, tok = batch["op_kind"][pend], batch["op_slot"][pend], batch["op_tok"][pend]  # (P,) each
+        hp = h[b, slot]  # (P, C) the slot that edit is read at
+        log_rate = torch.log(pi[b, slot].gather(1, kind[:, None]).squeeze(1).clamp(min=1e-30))
+        log_q = torch.zeros_like(log_rate)  # a deletion has no token
+        for k in (INS, SUB):  # the token head runs on that kind's edits only
+            sel = kind == k
+            log_q[sel] = F.log_softmax(self.token_logits(hp[sel], k), -1).gather(1, tok[sel, None]).squeeze(1)
+        term = -log_rate - log_q + batch["op_logk"][pend] - 1  # (P,)
+        edits = torch.zeros(B, device=x.device).index_add_(0, b, term)  # (B,)
+        # the bound: times w(t) / q(t) per row, per unit of the rows (fixed by the data, not by the noise)
+        n_units = batch["n_units"].sum()
+        w = batch["weight"]  # (B,)
+        survival_loss = (w * survival).sum() / n_units.clamp(min=1)
+        edit_loss = (w * edits).sum() / n_units.clamp(min=1)
+        # DDP (without find_unused_parameters) wants every parameter in the graph of every step: a step with no
+        # pending insertion (x0 = enough masks: never one) leaves the insertion head out; add it with weight 0
+        loss = survival_loss + edit_loss + 0.0 * self.ins_head.weight.sum()
+        n = n_units.detach().float()
+        return loss, {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n,  # the loss is the bound per unit
+                      "survival_loss": survival_loss.detach(), "edit_loss": edit_loss.detach(),
+                      "pending": (pend.sum() / n.clamp(min=1)).detach()}  # edits still needed per unit
+
+    # ------------------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, max_new_tokens: int,
+                 generator=None, history: bool = False):
+        """Tau-leaping from x0 (the paper's Euler scheme for the edit chain), all rows at once.
+
+        prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after each row's end.
+        The canvas starts as x0: n_masks masks (at most max_new_tokens), or nothing; an unconditional row of rows
+        data starts from bos, as it was trained. Times t_i = i / steps; at step i the network reads x_t and t_i,
+        and over [t, s = t_(i+1)] each edit fires independently with probability rate x dt, here the rate
+        integrated over the step: rho (kappa_s - kappa_t) for kappa' rho (Euler's kappa'(t) rho dt as steps
+        grow, and not zero at t = 0 where kappa'(0) = 0 for the cubic), and for a mask, whose total rate is
+        the hazard w, exactly (kappa_s - kappa_t) / (1 - kappa_t), 1 at the last step. At every gap (START and
+        every position) at most one insertion; at every position at most one of deletion or substitution
+        (which one in proportion to their rates). Tokens are drawn from Q_ins / Q_sub (tokens='sample',
+        float64) or their argmax. All edits of a step read the same x_t and are applied together; the prompt
+        is never edited.
+        The last step (s = 1) edits every mask left (a mask never reaches the output) and fires the other edits
+        still expected at least once (rho (1 - kappa_t) >= 1/2, the limit of the draws). A step
+        whose insertions would take a row past max_new_tokens keeps a random subset that fits.
+        self.edit_counts holds the insertions, deletions and substitutions made per row ((B,) each); with
+        history=True also returns the canvas after every step ((B, max_new_tokens) tensors: masks as the
+        mask id, -1 past the length)."""
+        c, dev = self.config, prompt.device
+        B = prompt.size(0)
+        prompt_lens = prompt_lens.long()
+        add_bos = (prompt_lens == 0) & (c.bos_id is not None and self.rows_data)  # (B,)
+        start = prompt_lens + add_bos.long()  # (B,) the START slot's column
+        P = int(start.max()) if B else 0
+        Lc = max_new_tokens  # the most canvas tokens a row may have
+        W = P + 1 + Lc  # prefix + START + canvas
+        k = torch.arange(Lc, device=dev)[None, :]  # (1, Lc) canvas index
+        j = torch.arange(Lc + 1, device=dev)[None, :]  # (1, Lc + 1) slot: 0 = START, j = canvas token j - 1
+        base = torch.full((B, W + 1), self.fill_id, dtype=torch.long, device=dev)
+        Pp = min(prompt.size(1), P)
+        in_prompt = torch.arange(Pp, device=dev)[None] < prompt_lens[:, None]  # (B, Pp)
+        base[:, :Pp] = torch.where(in_prompt, prompt[:, :Pp], base[:, :Pp])
+        if c.bos_id is not None:
+            base[:, 0] = torch.where(add_bos, c.bos_id, base[:, 0])
+        base.scatter_(1, start[:, None], self.start_id)
+        m0 = min(c.n_masks or self.max_len, Lc) if c.x0 == "masks" else 0
+        seq = torch.full((B, Lc), self.mask_id, dtype=torch.long, device=dev)  # the canvas: its first n are real
+        n = torch.full((B,), m0, dtype=torch.long, device=dev)
+        made = {name: torch.zeros(B, dtype=torch.long, device=dev) for name in ("ins", "del", "sub")}
+        steps = []
+
+        def run(t: float):  # -> hidden states (B, Lc + 1, C) at START and the canvas
+            x = base.clone()
+            x.scatter_(1, torch.where(k < n[:, None], start[:, None] + 1 + k, W), seq)  # past n: column W
+            h = self.trunk(x[:, :W], start + 1 + n, torch.full((B,), t, device=dev))  # (B, W, C)
+            h = h.gather(1, (start[:, None] + j)[:, :, None].expand(-1, -1, h.size(-1)))
+            return h
+
+        def draw(logits: torch.Tensor) -> torch.Tensor:  # (m, V) -> (m,)
+            if c.tokens == "argmax":
+                return logits.argmax(-1)
+            p = logits.double().softmax(-1)  # a categorical draw: argmax p / E, E ~ Exp(1) (Gumbel-max)
+            e = -torch.rand(p.shape, dtype=torch.float64, device=dev, generator=generator).log()
+            return (p / e).argmax(-1)
+
+        def kappa(s: float) -> float:
+            return s ** 3 if c.kappa == "cubic" else s
+
+        def rand() -> torch.Tensor:
+            return torch.rand(B, Lc + 1, device=dev, generator=generator)
+
+        for i in range(c.steps):
+            t, s = i / c.steps, (i + 1) / c.steps
+            last = i == c.steps - 1
+            h = run(t)
+            gap_ok = j <= n[:, None]  # (B, Lc + 1) START and the canvas
+            pos_ok = (j >= 1) & gap_ok  # the canvas
+            old = torch.cat([torch.full((B, 1), -1, dtype=torch.long, device=dev), seq], 1)  # (B, Lc + 1) per slot
+            is_mask = pos_ok & (old == self.mask_id)
+            rho, share = self.rates(h, is_mask)
+            e = rho.double() * (kappa(s) - kappa(t))  # (B, Lc + 1, 3) expected edits over [t, s]
+            e_ins = e[..., INS] * gap_ok
+            e_ds = torch.where(is_mask, (kappa(s) - kappa(t)) / (1 - kappa(t)), (e[..., DEL] + e[..., SUB]) * pos_ok)
+            del_share = rho[..., DEL] / (rho[..., DEL] + rho[..., SUB]).clamp(min=1e-30)
+            p_del = torch.where(is_mask, share[..., 0], del_share)
+            if last:  # masks all go (probability 1); the rest: what is still expected, rounded
+                fire = (e_ds >= 0.5) | is_mask
+                is_del = fire & (p_del > 0.5)
+                fire_ins = e_ins >= 0.5
+            else:
+                fire = rand() < e_ds.clamp(max=1)
+                is_del = fire & (rand() < p_del)
+                fire_ins = rand() < e_ins.clamp(max=1)
+            is_sub = fire & ~is_del
+            room = Lc - (n - is_del.sum(1))  # (B,) insertions that fit
+            if bool((fire_ins.sum(1) > room).any()):  # keep a random subset that fits
+                order = rand().masked_fill(~fire_ins, 2.0).argsort(1).argsort(1)
+                fire_ins = fire_ins & (order < room[:, None])
+            new = old.clone()
+            new[is_sub] = draw(self.token_logits(h[is_sub], SUB))
+            ins = torch.full_like(old, -1)
+            ins[fire_ins] = draw(self.token_logits(h[fire_ins], INS))
+            # apply: emit, slot by slot, its token (kept or substituted, unless deleted), then its insertion
+            emit = torch.stack([new, ins], 2).view(B, 2 * (Lc + 1))
+            keep = torch.stack([pos_ok & ~is_del, fire_ins], 2).view(B, 2 * (Lc + 1))
+            out = torch.full((B, Lc + 1), self.mask_id, dtype=torch.long, device=dev)
+            out.scatter_(1, torch.where(keep, keep.long().cumsum(1) - 1, Lc), emit)  # at most Lc kept
+            seq, n = out[:, :Lc], keep.sum(1)
+            made["ins"] += fire_ins.sum(1)
+            made["del"] += is_del.sum(1)
+            made["sub"] += is_sub.sum(1)
+            if history:
+                steps.append(torch.where(k < n[:, None], seq, -1))
+        self.edit_counts = made
+        out = torch.where(k < n[:, None], seq, -1)
+        if c.eos_id is not None and self.rows_data:  # a trailing data eos is the end, not a token
+            last_tok = out.gather(1, (n - 1).clamp(min=0)[:, None]).squeeze(1)
+            drop = (n > 0) & (last_tok == c.eos_id)
+            out = torch.where((k == (n - 1)[:, None]) & drop[:, None], -1, out)
+        return (out, steps) if history else out

@@ -1,0 +1,236 @@
+"""
+Tests for models/editflow.py: applying the edits still needed to x_t gives back the target exactly (both x0s,
+and masks fewer than the target so all three edit kinds occur), the prompt is never edited, the columns jump
+with probability kappa(t) and the row weights are w(t) / q(t); the loss equals a per-edit reference sum, is
+finite from t = 0 to t ~ 1, and both time samplings estimate the same bound; the sampler keeps the prompt,
+never writes a mask, respects the length limit and counts its edits; training on one batch drives the loss
+down and the sampler then writes the targets; a run resumes exactly. CPU, under a minute.
+
+    python -m pytest tests/test_editflow.py -q
+"""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import train
+from data.loader import Dataset
+from models import editflow
+from models.editflow import DEL, INS, SUB
+from rows import STAR, check_resume, losses, star_rows, trained_model  # tests/rows.py
+from test_ilm import TOY, write_rows  # a hand-made rows dataset: 4 problems, targets of 2-4 tokens
+
+
+def small(**kw) -> editflow.Model:
+    torch.manual_seed(0)
+    base = dict(STAR, block_size=40, max_prompt_len=30, max_target_len=10, n_layer=2, n_head=2, n_embd=32)
+    return editflow.Model(editflow.Config(**{**base, **kw})).eval()
+
+
+def apply_edits(b: dict, i: int) -> list[int]:
+    """Row i of a batch: x_t with every pending edit applied (insertions into a gap in column order)."""
+    x, start, n_real = b["x"][i].tolist(), int(b["start"][i]), int(b["n_real"][i])
+    canvas = x[start + 1:n_real]
+    ins = {g: [] for g in range(len(canvas) + 1)}
+    at = {}
+    for kind, slot, tok in zip(b["op_kind"][i].tolist(), b["op_slot"][i].tolist(), b["op_tok"][i].tolist()):
+        if kind == INS:
+            ins[slot - start].append(tok)  # the gap after slot: START's is gap 0
+        elif kind in (DEL, SUB):
+            assert slot - start - 1 not in at  # one edit per position
+            at[slot - start - 1] = (kind, tok)
+    out = []
+    for g in range(len(canvas) + 1):
+        out += ins[g]
+        if g < len(canvas):
+            kind, tok = at.get(g, (None, None))
+            out += [] if kind == DEL else [tok] if kind == SUB else [canvas[g]]
+    return out
+
+
+@pytest.mark.parametrize("x0,n_masks", [("masks", 0), ("masks", 5), ("empty", 0)])
+def test_remaining_edits_turn_xt_into_the_target_and_the_prompt_is_never_edited(x0, n_masks):
+    m = small(x0=x0, n_masks=n_masks)
+    tokens, pl = star_rows(64, [12, 20, 30, 16] * 16, [4, 10, 6, 8] * 16)
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(1))
+    seen = {INS: 0, DEL: 0, SUB: 0}
+    for i in range(64):
+        P, L = int(pl[i]), [4, 10, 6, 8][i % 4]
+        assert int(b["start"][i]) == P and b["x"][i, :P].tolist() == tokens[i, :P].tolist()  # the prompt, clean
+        assert b["x"][i, P] == m.start_id
+        pend = b["op_kind"][i] >= 0
+        assert (b["op_slot"][i][pend] >= P).all()  # no edit reads or touches the prompt
+        assert apply_edits(b, i) == tokens[i, P:P + L].tolist()
+        canvas = b["x"][i, P + 1:int(b["n_real"][i])]
+        if x0 == "empty":
+            assert not (canvas == m.mask_id).any()
+        for k in seen:
+            seen[k] += int((b["op_kind"][i] == k).sum())
+    want = {("masks", 0): (DEL, SUB), ("masks", 5): (INS, DEL, SUB), ("empty", 0): (INS,)}[(x0, n_masks)]
+    assert all((seen[k] > 5) == (k in want) and (seen[k] == 0) == (k not in want) for k in seen), seen
+    assert b["n_units"].tolist() == [5, 11, 7, 9] * 16  # target tokens + 1 for the end
+    again = m.collate(tokens, pl, generator=torch.Generator().manual_seed(1))  # reproducible
+    assert all(torch.equal(b[k], again[k]) for k in b)
+
+
+def test_repeated_insertions_into_one_gap_count_k():
+    """x0 empty, t = 0: all of '5 7 5 5' is missing from the one gap; the three 5s give one x each time: k = 3."""
+    m = small(x0="empty")
+    tokens = torch.tensor([[9, 9, 5, 7, 5, 5]])
+    b = m.collate(tokens, torch.tensor([2]), generator=torch.Generator().manual_seed(0), t=torch.zeros(1))
+    assert b["op_kind"][0].tolist() == [INS] * 4 and b["op_slot"][0].tolist() == [2] * 4
+    assert torch.allclose(b["op_logk"][0], torch.tensor([3.0, 1.0, 3.0, 3.0]).log())
+
+
+@pytest.mark.parametrize("kappa", ["cubic", "linear"])
+@pytest.mark.parametrize("sampling", ["sqrt", "uniform"])
+def test_columns_jump_with_probability_kappa_and_rows_weigh_w_over_q(kappa, sampling):
+    B, L = 4000, 10
+    tokens, pl = star_rows(B, [6] * B, [L] * B)
+    m = small(kappa=kappa, time_sampling=sampling, max_target_len=L)  # 10 masks, 10 tokens: 10 substitutions
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(2))
+    t = b["t"].double()
+    kap = t ** 3 if kappa == "cubic" else t
+    done = 1 - (b["op_kind"] >= 0).sum(1).double() / L
+    assert abs((done - kap).mean()) < 0.01 and abs(((done - kap) * (t - 0.5)).mean()) < 0.01
+    w = (3 * t ** 2 if kappa == "cubic" else 1) / (1 - kap)
+    q = 1 / (2 * (1 - t).sqrt()) if sampling == "sqrt" else 1 / (1 - m.config.t_eps)
+    ok = t < 0.99  # near 1, t in float32 is coarser than the u it came from (the weight uses u)
+    assert torch.allclose(b["weight"].double()[ok], (w / q)[ok], rtol=1e-3)
+    assert torch.allclose(b["one_minus_kappa"].double()[ok], (1 - kap)[ok], rtol=1e-4)
+
+
+def test_loss_is_the_per_edit_sum_per_unit():
+    m = small(n_masks=6)  # fewer masks than some targets: all three kinds
+    tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(3))
+    loss, metrics = m(b)
+    with torch.no_grad():
+        h = m.trunk(b["x"], b["n_real"], b["t"])
+    total = 0.0
+    for i in range(8):
+        w, omk, s0, n = float(b["weight"][i]), float(b["one_minus_kappa"][i]), int(b["start"][i]), int(b["n_real"][i])
+        logit = m.rate_head(h[i]).double()  # (W, 3)
+        pi = omk * F.softplus(logit)  # rate / w: (1 - kappa) softplus, but at a mask del + sub share 1
+        at_mask = b["x"][i] == m.mask_id
+        pi[at_mask, 1:] = logit[at_mask, 1:].softmax(-1)
+        total += w * (pi[s0:n, INS].sum() + pi[s0 + 1:n, DEL].sum() + pi[s0 + 1:n, SUB].sum()).item()
+        for kind, slot, tok, logk in zip(*(b[k][i].tolist() for k in ("op_kind", "op_slot", "op_tok", "op_logk"))):
+            if kind < 0:
+                continue
+            lq = 0.0
+            if kind != DEL:
+                lg = (m.ins_head if kind == INS else m.sub_head)(h[i, slot]).double()
+                lg[[m.mask_id, m.start_id, STAR["pad_id"], STAR["bos_id"]]] = float("-inf")
+                lq = F.log_softmax(lg, -1)[tok].item()
+            total += w * (-math.log(pi[slot, kind].item()) - lq + logk - 1)
+    units = 2 * (5 + 11 + 7 + 9)
+    assert metrics["n_tokens"] == metrics["nll_tokens"] == units and metrics["nll"] == loss
+    assert loss.item() == pytest.approx(total / units, rel=1e-4)
+    assert editflow.Model.nll_kind == "bound"
+
+
+@pytest.mark.parametrize("x0", ["masks", "empty"])
+@pytest.mark.parametrize("t", [0.0, 1e-6, 0.5, 0.999, 1 - 1e-6])
+def test_loss_finite_near_both_ends(t, x0):
+    """t = 0: nothing done (every column pending); t -> 1: the rates carry (1 - kappa), so w (1 - kappa) stays
+    finite, and so does the gradient."""
+    m = small(x0=x0).train()
+    tokens, pl = star_rows(16, [12, 20, 30, 16] * 4, [4, 10, 6, 8] * 4)
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(4), t=torch.full((16,), t))
+    if t == 0.0:
+        assert ((b["op_kind"] >= 0).sum(1) == (10 if x0 == "masks" else pl.new_tensor([4, 10, 6, 8] * 4))).all()
+    loss, metrics = m(b)
+    loss.backward()
+    assert math.isfinite(loss.item()) and 0 <= loss.item() < 200
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in m.parameters())
+
+
+def test_both_time_samplings_estimate_the_same_bound():
+    """'sqrt' (weight w 2 (1-u)) and 'uniform' (t ~ U[0, 1 - eps], weight w) are two estimates of one integral
+    (eps small): equal means over many batches; 'sqrt' with the smaller spread."""
+    tokens, pl = star_rows(64, [20] * 64, [8] * 64)
+    est = {}
+    with torch.no_grad():
+        for sampling in ("sqrt", "uniform"):
+            m, g = small(time_sampling=sampling, t_eps=1e-4, x0="empty"), torch.Generator().manual_seed(5)
+            est[sampling] = torch.stack([m(m.collate(tokens, pl, generator=g))[0] for _ in range(200)])
+    assert est["sqrt"].mean() == pytest.approx(est["uniform"].mean().item(), rel=0.04)
+    assert est["sqrt"].std() < est["uniform"].std()
+
+
+@pytest.mark.parametrize("x0", ["masks", "empty"])
+def test_sampler_keeps_prompt_never_writes_a_mask_respects_the_limit_and_counts_edits(x0):
+    m = small(x0=x0, steps=16)
+    with torch.no_grad():  # rates large enough that the length limit binds
+        m.rate_head[2].bias.copy_(torch.tensor([3.0, 0.0, 0.0]))
+    tokens, pl = star_rows(5, [12, 30, 20, 30, 8], [10, 4, 6, 8, 10])
+    prompt = torch.where(torch.arange(tokens.size(1))[None] < pl[:, None], tokens, 99)[:, :30]  # junk padding
+    seen, trunk = [], m.trunk
+    m.trunk = lambda x, *a: (seen.append(x.clone()), trunk(x, *a))[1]  # spy on the network's input
+    for limit in (10, 3):
+        seen.clear()
+        out, steps = m.generate(prompt, pl, limit, generator=torch.Generator().manual_seed(0), history=True)
+        assert out.shape == (5, limit) and not (out == m.mask_id).any() and (out != 99).all()
+        real = out >= 0
+        assert torch.equal(real, real.long().cumprod(1).bool())  # -1 only after the end
+        assert len(steps) == 16 and all(s.shape == (5, limit) for s in steps) and len(seen) == 16
+        length = (steps[-1] >= 0).sum(1)  # the last canvas (out drops a trailing eos, the end)
+        assert length.max() == limit and torch.equal(real.sum(1), length - (steps[-1].gather(
+            1, (length - 1)[:, None]).squeeze(1) == STAR["eos_id"]).long())  # the limit binds, never exceeded
+        is_prompt = torch.arange(30)[None] < pl[:, None]
+        assert all(torch.equal(x[:, :30][is_prompt], tokens[:, :30][is_prompt]) for x in seen)
+        e = m.edit_counts
+        m0 = min(10, limit) if x0 == "masks" else 0
+        assert torch.equal(length, m0 + e["ins"] - e["del"]) and (e["ins"] > 0).all()
+        assert ((e["sub"] >= m0 - e["del"]) if x0 == "masks" else (e["sub"] >= 0)).all()  # every mask went
+    del m.trunk
+
+
+def test_lm_data_without_mask_or_pad():
+    """Stream windows (no pad, no mask id in the data): the mask and START take new ids; every token is a unit."""
+    c = editflow.Config(vocab_size=50, pad_id=None, bos_id=49, eos_id=49, mask_id=None, block_size=16,
+                        n_layer=1, n_head=2, n_embd=16, steps=8)
+    m = editflow.Model(c).eval()
+    assert (m.mask_id, m.start_id, m.fill_id, m.wte.num_embeddings) == (50, 51, 51, 52)
+    tokens = torch.randint(0, 49, (4, 16))
+    loss, metrics = m(m.collate(tokens, torch.zeros(4, dtype=torch.long), generator=torch.Generator().manual_seed(0)))
+    assert math.isfinite(loss.item()) and metrics["n_tokens"] == 64
+    out = m.generate(torch.zeros(4, 0, dtype=torch.long), torch.zeros(4, dtype=torch.long), 16,
+                     generator=torch.Generator().manual_seed(0))
+    assert out.shape == (4, 16) and ((out >= 0) & (out < 50) | (out == -1)).all()
+
+
+@pytest.fixture(scope="module")
+def overfit(tmp_path_factory):
+    """train.py on one fixed batch of 32 rows: the 4 TOY problems of tests/test_ilm.py, repeated."""
+    d = str(tmp_path_factory.mktemp("toy"))
+    write_rows(d, *TOY, vocab_size=16)
+    out = str(tmp_path_factory.mktemp("editflow_overfit"))
+    train.main(["--model=editflow", f"--dataset={d}", f"--out_dir={out}", "--overfit_batches=1", "--batch_size=32",
+                "--max_iters=600", "--eval_interval=600", "--eval_examples=4", "--eval_gen_examples=4",
+                "--log_interval=10", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_iters=10", "--n_layer=2",
+                "--n_head=2", "--n_embd=32", "--weight_decay=0.0", "--device=cpu", "--seed=1337", "--steps=16"])
+    return out, trained_model(out), Dataset(d, "train")
+
+
+@pytest.mark.parametrize("tokens", ["sample", "argmax"])
+def test_overfit_loss_falls_and_sampler_writes_the_targets(overfit, tokens):
+    """x0 = 4 masks (the longest target): targets of 2-4 tokens are written by substitutions and deletions."""
+    out, model, data = overfit
+    curve = losses(out)
+    assert sum(curve[:2]) / 2 > 3 * sum(curve[-5:]) / 5  # falls
+    tokens_, prompt_lens = data.get(torch.arange(data.n_items).numpy())
+    prompt, truth = data.split_prompt_target(tokens_, prompt_lens)
+    model.config.tokens = tokens
+    right = 0
+    for seed in range(8):
+        pred = model.generate(prompt.clamp(min=0), prompt_lens, max_new_tokens=data.meta["max_target_len"],
+                              generator=torch.Generator().manual_seed(seed))
+        right += int(((pred[:, :truth.size(1)] == truth).all(1) & (pred[:, truth.size(1):] == -1).all(1)).sum())
+    assert right >= 24, f"{right} of 32 targets written exactly"
+
+
+def test_resume_continues_exactly(star_data, tiny, tmp_path):
+    check_resume(train.main, "editflow", star_data(), tiny, tmp_path)

@@ -1,6 +1,6 @@
 # FlexMDM on star_easy (Kim et al. 2025: masked diffusion that also inserts masks, so it picks the length):
-# mdlm_star_easy.py's recipe (4L/64, neighbour mixing, absolute positions; ILM's phase 1 for 20k steps, then
-# its phase 2 for 8k); models/flexmdm.py. Rows: bench/results/star/ (being run at this commit).
+# mdlm_star_easy.py's recipe (4L/64, neighbour mixing, absolute positions; 20k + 8k phase 2); models/flexmdm.py.
+# Row (seed 1337): test 19.7 / 61.4, 47 min shared; confidence unmasking 69.5-88.3 (32-256 steps, probes JSON).
 out_dir = "out/flexmdm_star_easy"
 dataset = "star/easy"
 model = "flexmdm"

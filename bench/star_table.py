@@ -33,6 +33,13 @@ def load() -> dict:
                                                      ORDER.get(kv[1][0]["dataset"].split("/")[-1], 9))))
 
 
+NAMES = {"bd3lm": "BD3-LM", "flexmdm": "FlexMDM", "editflow": "Edit Flows"}  # the papers' spellings
+
+
+def shown(model: str) -> str:
+    return NAMES.get(model, model.upper())
+
+
 def first_reach(curve: list, level: float = 0.99):
     return next((c["train_s"] for c in curve if c.get("val_seq_acc", 0) >= level), None)
 
@@ -54,7 +61,7 @@ def render() -> str:
         machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)" + (", shared" if m.get("shared") or
                                                                                       max(m.get("load_avg_at_end") or [0]) > m["cores"] else "")
         extra = r0["eval_command"].split("--split=test")[-1].strip()  # sampler overrides of the test evaluation
-        out.append(f"| {r0['model'].upper()} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
+        out.append(f"| {shown(r0['model'])} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
     out += ["", "Time to accuracy: wall time from the start of the run (its evaluations included) until the "
             "validation sequence accuracy (the config's eval_gen_examples val prompts, 200 by default, decoded with "
@@ -64,7 +71,7 @@ def render() -> str:
         for r in sorted(seeds, key=lambda r: r["seed"]):
             t = first_reach(r["curve"])
             reach = f"{t / 60:.1f} min" if t is not None else "never"
-            out.append(f"| {r['model'].upper()} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
+            out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
                        f"{100 * r['test_seq_acc']:.1f} | {r['wall_s'] / 60:.1f} min |")
     out += ["", *xlm_recipe_time()]
     out += ["", "Pretrained models that ship with the code (the weights, the EMA where the run kept one, and the config; `python eval.py --ckpt=<file> "

@@ -1,6 +1,6 @@
 # ARLM on star_medium (XLM Table 1 row; paper 77.2 / 82.1 at 12L/768): the autoregressive baseline with the
 # star_easy recipe (ILM's phase 1 at 4L/64, 20k steps). Arms differ in length here, so the ceiling is not
-# the third of star_easy. Row (seed 1337): test 37.1 / 58.7, 25 min on a shared thread (2k steps gave 4.9).
+# the third of star_easy. Rows: test 37.1 / 58.7 (seed 1337), 34.6 / 57.4 (seed 2); 15-25 min, shared thread.
 out_dir = "out/arlm_star_medium"
 dataset = "star/medium"
 model = "arlm"

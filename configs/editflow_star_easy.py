@@ -1,6 +1,6 @@
 # Edit Flows on star_easy (Havasi et al. 2025: a CTMC of insertions, deletions and substitutions; models/editflow.py),
 # from x0 = 8 masks (substitutions, deletions for shorter targets), kappa = t^3: flexmdm_star_easy.py's network and
-# recipe (4L/64, neighbour mixing, absolute positions; 20k steps, then 8k with an EMA). Results: not yet run.
+# recipe (4L/64, neighbour mixing, absolute positions; 20k steps, then 8k with an EMA). Row (seed 1337): 67.5 / 91.7.
 out_dir = "out/editflow_star_easy"
 dataset = "star/easy"
 model = "editflow"

@@ -53,17 +53,15 @@ def main():
             sys.exit(f"error: training failed (exit {r.returncode}); fix it and rerun with --resume")
     ckpt = os.path.join(out_dir, "ckpt.pt")
     with open(os.path.join(ROOT, out_dir, "log.jsonl")) as f:
-        last = [json.loads(l) for l in f if l.strip()]
-    done = max((r["done"] for r in last if "done" in r), default=0)
-    planned = next(r for r in reversed(last) if "config" in r)["config"]["max_iters"]
+        log = [json.loads(l) for l in f if l.strip()]
+    done = max((r["done"] for r in log if "done" in r), default=0)
+    planned = next(r for r in reversed(log) if "config" in r)["config"]["max_iters"]
     if done < planned:  # a stopped run (Ctrl-C, SIGTERM) exits 0 too: no row from half a run
         sys.exit(f"error: {out_dir} stopped at step {done} of {planned}; continue it with --resume")
     t1 = time.time()
     eval_cmd = ["eval.py", f"--ckpt={ckpt}", "--split=test", *args.eval_args.split()]
     subprocess.run([sys.executable, *eval_cmd], cwd=ROOT, check=True)
     eval_s = time.time() - t1
-    with open(os.path.join(ROOT, out_dir, "log.jsonl")) as f:
-        log = [json.loads(l) for l in f if l.strip()]
     header = next(r for r in log if "config" in r)
     dataset = header["config"]["dataset"]
     with open(os.path.join(ROOT, out_dir, f"results_{dataset.replace('/', '-')}_test.json")) as f:

@@ -12,6 +12,15 @@ MODELS = sorted(f[:-3] for f in os.listdir(os.path.join(os.path.dirname(os.path.
 STAR = dict(vocab_size=24, pad_id=0, bos_id=1, eos_id=2, mask_id=3)  # star data's ids (mask is reserved)
 
 
+SMALL = dict(STAR, block_size=40, max_prompt_len=30, max_target_len=10, n_layer=2, n_head=2, n_embd=32)
+
+
+def small_model(module, **kw):
+    """A 2-layer model of a models/<name>.py on star-like ids, seeded, in eval mode (kw: Config overrides)."""
+    torch.manual_seed(0)
+    return module.Model(module.Config(**{**SMALL, **kw})).eval()
+
+
 def star_rows(B: int, prompt_lens: list[int], target_lens: list[int], seed: int = 0):
     """Random star-like rows: prompt + target (node ids >= 4) + pad, trimmed to the longest row."""
     g = torch.Generator().manual_seed(seed)

@@ -18,14 +18,12 @@ import torch.nn.functional as F
 import train
 from data.loader import Dataset
 from models import flexmdm
-from rows import STAR, check_resume, losses, star_rows, trained_model  # tests/rows.py
+from rows import STAR, check_resume, losses, small_model, star_rows, trained_model  # tests/rows.py
 from test_ilm import TOY, write_rows  # a hand-made rows dataset: 4 problems, targets of 2-4 tokens
 
 
 def small(**kw) -> flexmdm.Model:
-    torch.manual_seed(0)
-    base = dict(STAR, block_size=40, max_prompt_len=30, max_target_len=10, n_layer=2, n_head=2, n_embd=32)
-    return flexmdm.Model(flexmdm.Config(**{**base, **kw})).eval()
+    return small_model(flexmdm, **kw)
 
 
 def rebuild(b: dict, i: int) -> list[int]:

@@ -15,13 +15,11 @@ import torch
 
 import train
 from models import mdlm
-from rows import STAR, check_resume, checkpoint, losses, star_rows  # tests/rows.py
+from rows import STAR, check_resume, checkpoint, losses, small_model, star_rows  # tests/rows.py
 
 
 def small(**kw) -> mdlm.Model:
-    torch.manual_seed(0)
-    base = dict(STAR, block_size=40, max_prompt_len=30, max_target_len=10, n_layer=2, n_head=2, n_embd=32)
-    return mdlm.Model(mdlm.Config(**{**base, **kw})).eval()
+    return small_model(mdlm, **kw)
 
 
 def test_mask_rate_follows_t():

@@ -15,13 +15,11 @@ import torch
 
 import train
 from models import mlm
-from rows import STAR, check_resume, star_rows  # tests/rows.py
+from rows import STAR, check_resume, small_model, star_rows  # tests/rows.py
 
 
 def small(**kw) -> mlm.Model:
-    torch.manual_seed(0)
-    base = dict(STAR, block_size=40, max_prompt_len=30, max_target_len=10, n_layer=2, n_head=2, n_embd=32)
-    return mlm.Model(mlm.Config(**{**base, **kw})).eval()
+    return small_model(mlm, **kw)
 
 
 def test_mask_rate_follows_t():

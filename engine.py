@@ -321,7 +321,10 @@ def data_keys(meta: dict, config: dict) -> dict:
 def build_model(name: str, model_config: dict) -> torch.nn.Module:
     module = model_module(name)
     fields = {f.name for f in dataclasses.fields(module.Config)}
-    return module.Model(module.Config(**{k: v for k, v in model_config.items() if k in fields}))
+    try:
+        return module.Model(module.Config(**{k: v for k, v in model_config.items() if k in fields}))
+    except AssertionError as e:  # a model file checks its own settings with asserts: one line, not a traceback
+        raise NanoError(f"model {name}: {e or 'a setting is out of range'} (see models/{name}.py's Config)") from None
 
 
 def all_finite(*models) -> bool:

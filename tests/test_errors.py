@@ -140,3 +140,13 @@ def test_sampler_setting_added_after_the_checkpoint(star_data, tiny, tmp_path):
     assert config["temperature"] == 0.7 and model.config.temperature == 0.7
     with pytest.raises(NanoError, match="unknown config key 'temprature'"):
         engine.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temprature=0.7"], defaults)
+
+
+@pytest.mark.parametrize("model,bad", [("mdlm", "--order=surest"), ("mdlm", "--time_sampling=x"),
+                                       ("mlm", "--unmask=x"), ("flexmdm", "--time_sampling=x"),
+                                       ("editflow", "--x0=foo"), ("bd3lm", "--block_len=-3")])
+def test_a_model_setting_out_of_range_is_one_line(star_data, tiny, tmp_path, model, bad):
+    """A model file checks its own options with asserts; the engine turns them into one line naming the model."""
+    with pytest.raises(NanoError, match=rf"^model {model}: .* \(see models/{model}.py's Config\)$"):
+        train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=1", *tiny, f"--model={model}",
+                    bad])

@@ -43,6 +43,12 @@ DEFAULTS = dict(
 )
 
 
+
+def results_name(dataset: str, split: str) -> str:
+    """'star/easy', 'test' -> 'star-easy_test': the <name> of results_<name>.json (bench/star_row.py reads it)."""
+    return f"{os.path.normpath(dataset).strip(os.sep).replace(os.sep, '-')}_{split}"
+
+
 def main(argv: list[str]) -> dict:
     if wants_help(argv):
         return print_help(__file__, __doc__, DEFAULTS)
@@ -64,7 +70,7 @@ def main(argv: list[str]) -> dict:
     r = evaluate(model, data, n, n, config["batch_size"], device, seed=config["seed"], progress=True,
                  predictions=preds)
     seconds = time.time() - t0
-    name = f"{os.path.normpath(dataset).strip(os.sep).replace(os.sep, '-')}_{config['split']}"
+    name = results_name(dataset, config["split"])
     results = {"ckpt": config["ckpt"], "model": ckpt["model_name"], "step": ckpt["step"], "dataset": dataset,
                "split": config["split"], "examples": min(n, data.n_items), **r,
                "nll_kind": type(model).nll_kind, "precision": "float32", "seconds": seconds,

@@ -18,6 +18,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from eval import results_name  # noqa: E402
 
 
 def machine() -> dict:
@@ -64,7 +66,7 @@ def main():
     eval_s = time.time() - t1
     header = next(r for r in log if "config" in r)
     dataset = header["config"]["dataset"]
-    with open(os.path.join(ROOT, out_dir, f"results_{dataset.replace('/', '-')}_test.json")) as f:
+    with open(os.path.join(ROOT, out_dir, f"results_{results_name(dataset, 'test')}.json")) as f:
         test = json.load(f)
     # the curve: each evaluation with the training seconds before it (a resumed run adds its segments)
     curve, offset, last_t = [], 0.0, 0.0

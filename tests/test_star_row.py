@@ -1,0 +1,69 @@
+"""bench/star_row.py, the one command behind each row of the star results table: it writes a row with the
+numbers the table shows, never replaces a row unasked, and never writes one from a run that stopped early."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture
+def row_run(star_data, tmp_path):
+    """A tiny star config (ARLM, 1 layer, 30 steps) -> (config path, its out dir under out/, results folder);
+    the out dir is removed afterwards (star_row puts runs in out/<config>_seed<seed>, as the table's rows)."""
+    name = f"tinyrow_test_{os.getpid()}"
+    config = tmp_path / f"{name}.py"
+    config.write_text(f"dataset = {star_data('easy')!r}\nmodel = 'arlm'\nn_layer = 1\nn_head = 2\nn_embd = 32\n"
+                      "batch_size = 16\nmax_iters = 30\nwarmup_iters = 5\neval_interval = 15\neval_examples = 32\n"
+                      "eval_gen_examples = 16\neval_batch_size = 32\n")
+    out_dir = os.path.join(ROOT, "out", f"{name}_seed5")
+    yield str(config), out_dir, str(tmp_path / "rows")
+    shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def star_row(config: str, results: str, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, os.path.join(ROOT, "bench", "star_row.py"), config, "--seed=5",
+                           f"--out={results}", *flags], cwd=ROOT, env=ENV, capture_output=True, text=True)
+
+
+def test_a_row_holds_what_the_table_needs_and_is_never_replaced_unasked(row_run):
+    config, out_dir, results = row_run
+    r = star_row(config, results)
+    assert r.returncode == 0, r.stderr
+    path = os.path.join(results, os.path.basename(config).removesuffix(".py") + "_seed5.json")
+    with open(path) as f:
+        row = json.load(f)
+    assert row["command"] == f"python train.py {config} --seed=5" and row["seed"] == 5
+    assert row["steps"] == 30 and row["test_examples"] == 64 and not row["resumed"]
+    assert 0.0 <= row["test_seq_acc"] <= row["test_tok_acc"] <= 1.0 and row["wall_s"] > 0
+    assert [c["step"] for c in row["curve"]] == [15, 30] and row["machine"]["threads"] == 1
+    before = open(path, "rb").read()
+    r = star_row(config, results)  # the same row again, without --no_train or --resume: refused
+    assert r.returncode != 0 and path in r.stderr and "star_superseded" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert open(path, "rb").read() == before
+    r = star_row(config, results, "--no_train")  # asked for: a re-evaluation of the same run
+    assert r.returncode == 0, r.stderr
+    assert json.load(open(path))["steps"] == 30
+
+
+def test_a_run_that_stopped_early_gets_no_row(row_run):
+    config, out_dir, results = row_run
+    assert star_row(config, results).returncode == 0
+    os.remove(os.path.join(results, os.path.basename(config).removesuffix(".py") + "_seed5.json"))
+    log = os.path.join(out_dir, "log.jsonl")
+    with open(log) as f:
+        lines = [json.loads(line) for line in f]
+    with open(log, "w") as f:  # as a Ctrl-C at step 12 leaves it: the last record says where it stopped
+        for rec in lines:
+            f.write(json.dumps({**rec, "done": 12} if "done" in rec else rec) + "\n")
+    r = star_row(config, results, "--no_train")
+    assert r.returncode != 0 and "stopped at step 12 of 30" in r.stderr and "--resume" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not os.listdir(results)

@@ -25,7 +25,9 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-MODELS = ("arlm", "ilm", "mdlm", "mlm")
+# every model file with a star_easy config (as the engine finds models: nothing to register)
+MODELS = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "models"))
+                if f.endswith(".py") and os.path.exists(os.path.join(ROOT, "configs", f"{f[:-3]}_star_easy.py")))
 
 
 def run(cmd: list[str], timeout: float = 300, env=None) -> tuple[int, str, float]:

@@ -1,6 +1,8 @@
 """
 Edit Flows: a sequence is written by a continuous-time Markov chain whose jumps are edits (insert a token,
-delete one, substitute one), so it chooses its length as it goes and can undo what it wrote.
+delete one, substitute one), so it chooses its length as it goes. (It could also undo what it wrote, but
+with the x0 used here, masks or nothing, no training path ever deletes or replaces a real token, so the
+model learns rates near 0 for that: its deletions and substitutions act on masks.)
 
 Lineage: Havasi, Karrer, Gat, Chen 2025, "Edit Flows: Flow Matching with Edit Operations" (arXiv 2506.09018;
 FAIR). The network reads the current sequence x_t and the time t and gives, at every position, a rate for
@@ -62,7 +64,8 @@ Time sampling. kappa(t) = t^3 by default ('cubic', the FAIR flow-matching polyno
 w ~ 1/(1 - t) for both. As flexmdm.py, 'sqrt' (the default) draws t = 1 - (1 - u)^2 and weighs the row by
 w(t) / q(t), q(t) = 1 / (2 sqrt(1 - t)): unbiased over all of [0, 1), nothing cut, finite variance (a pending
 column near t = 1 has probability ~ (1 - t) and weight ~ 1/sqrt(1 - t) squared); 'uniform' draws
-t ~ U[0, 1 - t_eps] (the community code, time_epsilon = 1e-3), which cuts the last t_eps of the integral.
+t ~ U[0, 1 - t_eps] (the community code, time_epsilon = 1e-3), which cuts the last t_eps of the integral,
+so its loss is not strictly a bound (the sqrt default is).
 
 The NLL unit (models/README.md): as flexmdm.py. The edited sequence is the row after its prompt (a leading
 bos of an unconditional row is context, never edited); a trailing data eos is inserted like any token but

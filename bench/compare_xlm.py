@@ -38,10 +38,16 @@ def ensure_venv():
                           "xlm-models==0.3.1", "transformers<5"], check=True)
 
 
-def run_theirs(model: str, size: str, steps: int, batch: int) -> dict:
+# bf16 on both sides: our autocast (train.py --dtype=bfloat16) and Lightning's bf16-mixed, which XLM's config
+# leaves unset (fp32) but takes as a Hydra override
+THEIR_PRECISION = {"float32": [], "bfloat16": ["+trainer.precision=bf16-mixed"]}
+
+
+def run_theirs(model: str, size: str, steps: int, batch: int, dtype: str = "float32") -> dict:
     d, l, h = size.split("/")
     r = subprocess.run([os.path.join(ROOT, "bench", "xlm", "run_xlm_train.sh"), "-m", model, "-n", str(steps),
-                        "-d", d, "-l", l, "-H", h, "-b", str(batch)], capture_output=True, text=True)
+                        "-d", d, "-l", l, "-H", h, "-b", str(batch), "--", *THEIR_PRECISION[dtype]],
+                       capture_output=True, text=True)
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("XLM_RESULT")]
     if r.returncode or not line:
         return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:]}
@@ -58,6 +64,8 @@ def main():
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch_size", type=int, default=64)
+    ap.add_argument("--dtype", default="float32", choices=sorted(THEIR_PRECISION),
+                    help="both sides: float32, or bf16 autocast (ours) and bf16-mixed (Lightning's)")
     ap.add_argument("--work", default="/tmp/nanoxlm_compare")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "compare_xlm.json"))
     args = ap.parse_args()
@@ -71,8 +79,9 @@ def main():
         for model in args.models.split(","):
             ours, theirs = [], []
             for _ in range(args.rounds):  # alternate, so a busy moment hits both
-                ours.append(run_ours(model, size, False, args.steps, args.batch_size, "star/easy", args.work))
-                theirs.append(run_theirs(model, size, args.steps, args.batch_size))
+                ours.append(run_ours(model, size, False, args.steps, args.batch_size, "star/easy", args.work,
+                                     args.dtype))
+                theirs.append(run_theirs(model, size, args.steps, args.batch_size, args.dtype))
             ok_o = [r for r in ours if "error" not in r]
             ok_t = [r for r in theirs if "error" not in r]
             if not ok_o or not ok_t:
@@ -81,7 +90,7 @@ def main():
                 rows.append({"model": model, "size": size, "ours": ours, "theirs": theirs})
                 continue
             med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
-            row = {"model": model, "size": size, "ours": ours, "theirs": theirs,
+            row = {"model": model, "size": size, "dtype": args.dtype, "ours": ours, "theirs": theirs,
                    "tokens_per_s_ratio": med(ok_o, "tokens_per_s") / med(ok_t, "tokens_per_s"),
                    "steps_per_s_ratio": med(ok_o, "steps_per_s") / med(ok_t, "steps_per_s"),
                    "startup_ratio": med(ok_t, "first_step_s") / med(ok_o, "first_step_s")}

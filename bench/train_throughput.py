@@ -35,15 +35,16 @@ def matmul_peak(n: int = 2048, reps: int = 10) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t)
 
 
-def run(model: str, size: str, compile_: bool, steps: int, batch: int, dataset: str, work: str) -> dict:
+def run(model: str, size: str, compile_: bool, steps: int, batch: int, dataset: str, work: str,
+        dtype: str = "float32") -> dict:
     d, l, h = (int(x) for x in size.split("/"))
-    out = os.path.join(work, f"{model}_{d}_{l}_{h}_{int(compile_)}")
+    out = os.path.join(work, f"{model}_{d}_{l}_{h}_{int(compile_)}_{dtype}")  # scratch: replaced each round
     log_every = max(1, steps // 6)
     cmd = [sys.executable, os.path.join(ROOT, "train.py"), f"--model={model}", f"--dataset={dataset}",
            f"--out_dir={out}", f"--n_embd={d}", f"--n_layer={l}", f"--n_head={h}", f"--batch_size={batch}",
            f"--max_iters={steps}", f"--log_interval={log_every}", f"--eval_interval={10 ** 9}",
            "--eval_examples=64", "--eval_gen_examples=0", "--eval_batch_size=64", f"--compile={compile_}",
-           "--warmup_iters=1"]
+           "--warmup_iters=1", f"--dtype={dtype}", "--overwrite=True"]
     t0 = time.time()
     r = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB %M", *cmd], capture_output=True, text=True)
     wall = time.time() - t0
@@ -60,7 +61,8 @@ def run(model: str, size: str, compile_: bool, steps: int, batch: int, dataset: 
     T = head["config"]["block_size"]
     flop_per_token = 6 * n_params + 12 * l * d * T
     done = [x for x in rows if "done" in x][-1]
-    return {"model": model, "size": size, "compile": compile_, "params_M": n_params / 1e6, "tokens_per_s": tok_s,
+    return {"model": model, "size": size, "compile": compile_, "dtype": dtype, "params_M": n_params / 1e6,
+            "tokens_per_s": tok_s,
             "steps_per_s": steps_s, "first_step_s": done["first_step_s"], "wall_s": wall,
             "peak_rss_MB": rss_kb / 1024, "flop_per_s": tok_s * flop_per_token}
 

@@ -233,7 +233,7 @@ class Model(nn.Module):
         if self.rows_data and c.bos_id is not None and c.bos_id != c.eos_id:
             banned[c.bos_id] = True
         self.register_buffer("banned", banned, persistent=False)  # (V,)
-        self.edit_counts = None  # after generate(): {'ins', 'del', 'sub'} -> (B,) edits made per row
+        self.edit_counts = None  # after generate(): {'ins', 'del', 'sub', ...} -> (B,) edits made per row
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by 1/sqrt(2 n_layer)
             if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
@@ -439,7 +439,8 @@ class Model(nn.Module):
         The last step (s = 1) edits every mask left (a mask never reaches the output) and fires the other edits
         still expected at least once (rho (1 - kappa_t) >= 1/2, the limit of the draws). A step
         whose insertions would take a row past max_new_tokens keeps a random subset that fits.
-        self.edit_counts holds the insertions, deletions and substitutions made per row ((B,) each); with
+        self.edit_counts holds the insertions, deletions and substitutions made per row ((B,) each), and how
+        many of the deletions and substitutions were of masks ('del_mask', 'sub_mask'); with
         history=True also returns the canvas after every step ((B, max_new_tokens) tensors: masks as the
         mask id, -1 past the length)."""
         c, dev = self.config, prompt.device
@@ -462,7 +463,8 @@ class Model(nn.Module):
         m0 = min(c.n_masks or self.max_len, Lc) if c.x0 == "masks" else 0
         seq = torch.full((B, Lc), self.mask_id, dtype=torch.long, device=dev)  # the canvas: its first n are real
         n = torch.full((B,), m0, dtype=torch.long, device=dev)
-        made = {name: torch.zeros(B, dtype=torch.long, device=dev) for name in ("ins", "del", "sub")}
+        made = {name: torch.zeros(B, dtype=torch.long, device=dev)
+                for name in ("ins", "del", "sub", "del_mask", "sub_mask")}
         steps = []
 
         def run(t: float):  # -> hidden states (B, Lc + 1, C) at START and the canvas
@@ -525,6 +527,8 @@ class Model(nn.Module):
             made["ins"] += fire_ins.sum(1)
             made["del"] += is_del.sum(1)
             made["sub"] += is_sub.sum(1)
+            made["del_mask"] += (is_del & is_mask).sum(1)  # of those, edits of a mask (the rest undo a token)
+            made["sub_mask"] += (is_sub & is_mask).sum(1)
             if history:
                 steps.append(torch.where(k < n[:, None], seq, -1))
         self.edit_counts = made

@@ -183,6 +183,8 @@ def test_sampler_keeps_prompt_never_writes_a_mask_respects_the_limit_and_counts_
         m0 = min(10, limit) if x0 == "masks" else 0
         assert torch.equal(length, m0 + e["ins"] - e["del"]) and (e["ins"] > 0).all()
         assert ((e["sub"] >= m0 - e["del"]) if x0 == "masks" else (e["sub"] >= 0)).all()  # every mask went
+        assert (e["del_mask"] + e["sub_mask"] == m0).all()  # each of x0's masks edited exactly once
+        assert (e["del_mask"] <= e["del"]).all() and (e["sub_mask"] <= e["sub"]).all()
     del m.trunk
 
 

@@ -5,8 +5,9 @@ settings that change its cost (ARLM with/without KV cache, MDLM steps with/witho
     python bench/sample_throughput.py                          # trained checkpoints out/<model>_star_easy/ckpt.pt
     python bench/sample_throughput.py --models=mdlm --batches=64 --examples=256
 
-Uses the trained checkpoint when it exists (a sampler's cost depends on what it predicts: when ILM stops,
-how often MDLM's cache hits), else a freshly initialised 4x128 model, marked 'init'. Writes
+Uses a trained star_easy checkpoint when there is one (models/pretrained/, else the seed-1337 row's run in
+out/, else out/<model>_star_easy): a sampler's cost depends on what it predicts (when ILM stops, how often
+MDLM's cache hits). Else a freshly initialised model with the model file's defaults, marked 'init'. Writes
 bench/results/sample_throughput.json.
 """
 import argparse
@@ -28,13 +29,18 @@ SETTINGS = {  # model -> list of Config overrides to time
     "mdlm": [{"steps": s, "cache": c} for s in (8, 32, 128) for c in (True, False)],
     "mlm": [{}],
     "ilm": [{}],
+    # BD3-LM over the 9-position star canvas in blocks of 4: 4 steps a block is about one network call per
+    # token, as ARLM and MDLM at 8 steps; 16 a block, as MDLM at 32
+    "bd3lm": [{"steps_per_block": s, "kv_cache": c} for s in (4, 16) for c in (True, False)],
 }
 
 
 def load(model_name: str, data: Dataset):
-    path = os.path.join(ROOT, "out", f"{model_name}_star_easy", "ckpt.pt")
-    if os.path.exists(path):
-        return model_from_checkpoint(load_checkpoint(path), path).eval(), "trained"
+    for path in (os.path.join(ROOT, "models", "pretrained", f"{model_name}_star_easy.pt"),  # shipped
+                 os.path.join(ROOT, "out", f"{model_name}_star_easy_seed1337", "ckpt.pt"),  # a results-table row
+                 os.path.join(ROOT, "out", f"{model_name}_star_easy", "ckpt.pt")):  # the config's own run
+        if os.path.exists(path):
+            return model_from_checkpoint(load_checkpoint(path), path).eval(), "trained"
     config = {**model_defaults({"model": model_name}), **data_keys(data.meta, {"block_size": 0})}
     torch.manual_seed(0)
     return build_model(model_name, config).eval(), "init"

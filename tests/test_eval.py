@@ -71,6 +71,15 @@ def test_unigram_entropy_counts_no_specials():
     assert h == pytest.approx(math.log(2))
 
 
+def test_length_stats_compare_two_length_distributions():
+    same = evaluate_script.length_stats([3, 5, 9, 1], [1, 3, 5, 9])
+    assert same["len_w1"] == 0 and same["gen_mean_len"] == same["corpus_mean_len"] == 4.5
+    assert same["gen_len_quartiles"] == [3, 5, 9]  # the 25/50/75% order statistics
+    # every sample 2 tokens longer: W1 = 2, whatever the order; a single outlier of +8 costs 8/4
+    assert evaluate_script.length_stats([11, 3, 7, 5], [1, 3, 5, 9])["len_w1"] == 2
+    assert evaluate_script.length_stats([1, 3, 5, 17], [1, 3, 5, 9])["len_w1"] == 2
+
+
 def test_generative_eval_and_results_files(sentences, tmp_path):
     ref = tiny_run(sentences, str(tmp_path / "ref"), "arlm")
     ckpt = tiny_run(sentences, str(tmp_path / "mdlm"), "mdlm")
@@ -78,6 +87,7 @@ def test_generative_eval_and_results_files(sentences, tmp_path):
                               "--gen_length=8", "--steps=8", "--batch_size=8"])
     assert r["nll_kind"] == "bound" and r["precision"] == "float32" and r["dataset"] == sentences
     assert 0 < r["gen_nll"] < 10 and 0 < r["corpus_nll"] < r["gen_nll"] + 5 and r["gen_samples"] == 8
+    assert 0 < r["corpus_mean_len"] <= 8 and len(r["gen_len_quartiles"]) == 3 and r["len_w1"] >= 0
     name = f"{sentences.strip(os.sep).replace(os.sep, '-')}_val"
     out = os.path.dirname(ckpt)
     with open(os.path.join(out, f"results_{name}.json")) as f:

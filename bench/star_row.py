@@ -1,13 +1,16 @@
 """
-One row of the star-graph results table: train a config with one command, evaluate it on the test split,
-and write everything the table needs into bench/results/star/<config>_seed<seed>.json (the command, its
-wall time, the machine, the validation curve with elapsed time, the test numbers). The README table is
-made from these files by bench/star_table.py; nothing in it is typed by hand.
+One row of a results table: train a config with one command, evaluate it (the star graphs' test split by
+default), and write everything the table needs into bench/results/star/<config>_seed<seed>.json (the
+command, its wall time, the machine, the validation curve with elapsed time, the evaluation's numbers). The
+README's star table is made from these files by bench/star_table.py; nothing in it is typed by hand. A
+language-model row evaluates on --split=val with eval.py's sample scoring (--eval_args) into its own --out.
 
     OMP_NUM_THREADS=1 python bench/star_row.py configs/ilm_star_easy.py --seed=1337
     OMP_NUM_THREADS=1 python bench/star_row.py configs/ilm_star_easy.py --seed=2
     python bench/star_row.py configs/ilm_star_easy.py --seed=2 --resume     # after a stop: continue the run
     python bench/star_row.py configs/mlm_star_easy.py --no_train --eval_args="--unmask=fixed"   # re-evaluate
+    python bench/star_row.py configs/mdlm_shakespeare_char.py --split=val --out=bench/results/shakespeare_char \
+        --eval_args="--gen_samples=256 --ref_ckpt=out/arlm_shakespeare_char_seed1337/ckpt.pt"
 """
 import argparse
 import json
@@ -39,7 +42,8 @@ def main():
     ap.add_argument("--resume", action="store_true", help="continue out/<config>_seed<seed> (a stopped row)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "star"))
     ap.add_argument("--no_train", action="store_true", help="evaluate the finished run in out/<config>_seed<seed>")
-    ap.add_argument("--eval_args", default="", help="sampler overrides for the test evaluation, e.g. --unmask=fixed")
+    ap.add_argument("--eval_args", default="", help="eval.py settings, e.g. --unmask=fixed or --gen_samples=64")
+    ap.add_argument("--split", default="test", help="the split eval.py scores")
     args = ap.parse_args()
     name = os.path.basename(args.config).removesuffix(".py")
     out_dir = os.path.join("out", f"{name}_seed{args.seed}")
@@ -61,12 +65,12 @@ def main():
     if done < planned:  # a stopped run (Ctrl-C, SIGTERM) exits 0 too: no row from half a run
         sys.exit(f"error: {out_dir} stopped at step {done} of {planned}; continue it with --resume")
     t1 = time.time()
-    eval_cmd = ["eval.py", f"--ckpt={ckpt}", "--split=test", *args.eval_args.split()]
+    eval_cmd = ["eval.py", f"--ckpt={ckpt}", f"--split={args.split}", *args.eval_args.split()]
     subprocess.run([sys.executable, *eval_cmd], cwd=ROOT, check=True)
     eval_s = time.time() - t1
     header = next(r for r in log if "config" in r)
     dataset = header["config"]["dataset"]
-    with open(os.path.join(ROOT, out_dir, f"results_{results_name(dataset, 'test')}.json")) as f:
+    with open(os.path.join(ROOT, out_dir, f"results_{results_name(dataset, args.split)}.json")) as f:
         test = json.load(f)
     # the curve: each evaluation with the training seconds before it (a resumed run adds its segments)
     curve, offset, last_t = [], 0.0, 0.0
@@ -85,13 +89,15 @@ def main():
            "command": shown, "eval_command": "python " + " ".join(eval_cmd),
            "wall_s": round(wall, 1), "resumed": len(headers) > 1, "eval_s": round(eval_s, 1), "machine": machine(),
            "git": gits, "date": time.strftime("%Y-%m-%d"), "steps": test["step"],
-           "test_seq_acc": test["seq_acc"], "test_tok_acc": test["tok_acc"], "test_nll": test.get("nll"),
-           "nll_kind": test.get("nll_kind"), "test_examples": test["examples"], "curve": curve}
+           "split": args.split, "test_seq_acc": test.get("seq_acc"), "test_tok_acc": test.get("tok_acc"),
+           "test_nll": test.get("nll"), "nll_kind": test.get("nll_kind"), "test_examples": test["examples"],
+           "eval": {k: v for k, v in test.items() if k not in ("model_config", "ckpt")}, "curve": curve}
     os.makedirs(args.out, exist_ok=True)
     with open(path, "w") as f:
         json.dump(row, f, indent=1)
-    print(f"{name} seed {args.seed}: test {100 * row['test_seq_acc']:.2f} / {100 * row['test_tok_acc']:.2f} "
-          f"in {wall / 60:.1f} min -> {path}")
+    score = (f"{100 * row['test_seq_acc']:.2f} / {100 * row['test_tok_acc']:.2f}" if row["test_seq_acc"] is not None
+             else f"nll {row['test_nll']}")
+    print(f"{name} seed {args.seed}: {args.split} {score} in {wall / 60:.1f} min -> {path}")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,11 @@ def test_a_row_holds_what_the_table_needs_and_is_never_replaced_unasked(row_run)
     r = star_row(config, results, "--no_train")  # asked for: a re-evaluation of the same run
     assert r.returncode == 0, r.stderr
     assert json.load(open(path))["steps"] == 30
+    r = star_row(config, results, "--no_train", "--split=val", "--eval_args=--max_examples=16")  # another split
+    assert r.returncode == 0, r.stderr
+    row = json.load(open(path))
+    assert row["split"] == "val" and row["test_examples"] == 16 and row["eval"]["split"] == "val"
+    assert row["eval"]["nll"] == row["test_nll"] and row["eval"]["loss"] > 0
 
 
 def test_a_run_that_stopped_early_gets_no_row(row_run):

@@ -85,6 +85,9 @@ def check_meta(meta, path: str, hint: str):
                              or not all(isinstance(s, str) for s in itos)):
         have = f"{len(itos)} entries" if isinstance(itos, list) else f"a {type(itos).__name__}"
         raise bad(f"itos must be a list of vocab_size={V} strings, it has {have}")
+    if "joiner" in meta and meta["joiner"] not in ("", " "):  # `in` on a tuple compares with ==: 0 is not ""
+        raise bad(f'joiner must be "" (decode concatenates itos entries: characters) or " " (joins them with '
+                  f'spaces, the default), not {meta["joiner"]!r}')
     if "itos" not in meta and meta["tokenizer"] != "gpt2":
         raise bad(f"tokenizer must be 'gpt2' (the only one data/gpt2.py knows), not {meta['tokenizer']!r}")
     if meta["layout"] == "rows":
@@ -240,11 +243,12 @@ class Dataset:
 # ----------------------------------------------------------------------------- text <-> ids
 def decode(ids, meta: dict) -> str:
     """ids (list or 1-D tensor) -> text; -1 (no token) is dropped, ids past the data's vocabulary (a model's
-    own mask, say) show as '_'."""
+    own mask, say) show as '_'. Small vocabularies: itos entries joined with meta's joiner (" " unless the
+    tokens are characters)."""
     ids = [int(i) for i in ids if int(i) >= 0]
     if "itos" in meta:
         itos = meta["itos"]
-        return " ".join(itos[i] if i < len(itos) else "_" for i in ids)
+        return meta.get("joiner", " ").join(itos[i] if i < len(itos) else "_" for i in ids)
     from data.gpt2 import get_encoding
     enc = get_encoding()
     out, run = [], []
@@ -258,9 +262,17 @@ def decode(ids, meta: dict) -> str:
 
 
 def encode(text: str, meta: dict) -> list[int]:
-    """text -> ids. Small vocabularies: whitespace-separated tokens that must all be in itos."""
+    """text -> ids. Small vocabularies: whitespace-separated tokens that must all be in itos; with joiner ""
+    every character of the text (whitespace included) is a token, so specials like <bos> cannot be typed."""
     if "itos" in meta:
         stoi = {s: i for i, s in enumerate(meta["itos"])}
+        if meta.get("joiner", " ") == "":
+            unknown = sorted({c for c in text if c not in stoi})
+            if unknown:
+                alphabet = "".join(s for s in meta["itos"] if len(s) == 1)
+                raise NanoError(f"prompt characters {unknown[:5]} are not in the vocabulary of "
+                                f"{meta.get('name', 'the data')} (it has: {alphabet!r})")
+            return [stoi[c] for c in text]
         unknown = [t for t in text.split() if t not in stoi]
         if unknown:
             raise NanoError(f"prompt tokens {unknown[:5]} are not in the vocabulary of {meta.get('name', 'the data')} "

@@ -124,6 +124,11 @@ CASES = [
      M + ": itos must be a list of vocab_size=24 strings, it has 23 entries"),
     ("itos_not_list", meta(itos="abc"), M + ": itos must be a list of vocab_size=24 strings, it has a str"),
     ("tokenizer_unknown", meta(itos=DELETE, tokenizer="llama"), M + ": tokenizer must be 'gpt2'.*not 'llama'"),
+    ("joiner_dash", meta(joiner="-"),
+     M + r': joiner must be "" \(decode concatenates itos entries: characters\) or " " .*, not \'-\''),
+    ("joiner_two_spaces", meta(joiner="  "), M + ': joiner must be "" .*, not \'  \''),
+    ("joiner_null", meta(joiner=None), M + ': joiner must be "" .*, not None'),
+    ("joiner_number", meta(joiner=0), M + ': joiner must be "" .*, not 0'),
     # rows layout
     ("row_width_missing", meta(row_width=DELETE), M + " lacks row_width;"),
     ("row_width_zero", meta(row_width=0), M + ": row_width must be a positive integer, not 0"),

@@ -18,4 +18,8 @@ warmup_iters = 100
 phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
 eval_interval = 2000
 best_metric = "val_seq_acc"
-steps = 32  # tau-leaping steps: the 8-token target is inserted and revealed over 32 network calls (+1)
+steps = 32  # sampler steps: with reveal_after = 0.25 the first 8 insert the target's masks, the other 24 reveal them
+# sampler only (training unaffected): insert first, then the surest masks (bench/results/flexmdm_star_easy_probes.json)
+unmask = "confidence"
+insert = "binomial"
+reveal_after = 0.25

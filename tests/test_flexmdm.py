@@ -2,8 +2,10 @@
 Tests for models/flexmdm.py: x_t, its masks and its gap counts give back the clean target; the noise follows
 the two clocks (absent 1 - t, masked -(1 - t) log(1 - t)); the prompt is never noised; the loss is the
 weighted CE + Bregman sum per NLL unit, finite from t = 0 to t ~ 1, and both time samplings estimate the same
-bound; the sampler keeps the prompt, never emits a mask, respects the length limit; training on one batch
-drives the loss down and the sampler then writes the targets; a run resumes exactly. CPU, under a minute.
+bound; the sampler keeps the prompt, never emits a mask, respects the length limit under each option, keeps
+the expected length at its last insertion step, ranks masks by either confidence score, and inserting first
+inserts before it reveals; training on one batch drives the loss down and the sampler then writes the targets;
+a run resumes exactly. CPU, about a minute.
 
     python -m pytest tests/test_flexmdm.py -q
 """
@@ -132,9 +134,13 @@ def test_both_time_samplings_estimate_the_same_bound():
     assert est["sqrt"].std() < est["uniform"].std()
 
 
-@pytest.mark.parametrize("insert", ["poisson", "binomial"])
-def test_sampler_keeps_prompt_never_emits_mask_and_respects_the_limit(insert):
-    m = small(steps=16, insert=insert)
+SAMPLERS = [dict(insert="poisson"), dict(insert="binomial"), dict(unmask="confidence", score="prob_diff"),
+            dict(unmask="confidence", insert="binomial", reveal_after=0.5), dict(reveal_after=0.25)]
+
+
+@pytest.mark.parametrize("kw", SAMPLERS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+def test_sampler_keeps_prompt_never_emits_mask_and_respects_the_limit(kw):
+    m = small(steps=16, **kw)
     tokens, pl = star_rows(5, [12, 30, 20, 30, 8], [10, 4, 6, 8, 10])
     prompt = torch.where(torch.arange(tokens.size(1))[None] < pl[:, None], tokens, 99)[:, :30]  # junk padding
     seen, trunk = [], m.trunk
@@ -149,9 +155,59 @@ def test_sampler_keeps_prompt_never_emits_mask_and_respects_the_limit(insert):
         assert (steps[0] == m.mask_id).any() or (steps[0] == -1).all()
         is_prompt = torch.arange(30)[None] < pl[:, None]
         assert len(seen) >= 16 and all(torch.equal(x[:, :30][is_prompt], tokens[:, :30][is_prompt]) for x in seen)
+        n_ins = math.ceil(m.config.reveal_after * 16)
+        if n_ins:  # insert first: masks only while inserting, then the length stays and only reveals happen
+            assert len(steps) == 16 and all(((s == m.mask_id) | (s == -1)).all() for s in steps[:n_ins])
+            assert all(torch.equal(s >= 0, steps[n_ins - 1] >= 0) for s in steps[n_ins:])
+            assert (steps[n_ins - 1] == m.mask_id).any()  # something was left to reveal
     del m.trunk
     # an untrained head expects ~ max_len * 0.69 per gap: the limit binds, never exceeded
     assert (m.generate(prompt, pl, 3, generator=torch.Generator().manual_seed(1)) >= 0).sum(1).max() <= 3
+
+
+@pytest.mark.parametrize("insert,n_steps,reveal_after",
+                         [("poisson", 2, 0.0), ("binomial", 2, 0.0), ("poisson", 4, 0.5)])
+def test_last_insertion_step_keeps_the_expected_total(insert, n_steps, reveal_after):
+    """A length head that expects 6 tokens at t = 0, then 0.4 in every gap: the last insertion step must add
+    round(0.4 (gaps)) tokens, trimmed to the limit. Rounding gap by gap (the old rule) adds none."""
+    m = small(steps=n_steps, insert=insert, reveal_after=reveal_after)
+    m.expected_gaps = lambda h, t: torch.where(t[:, None] == 0, 6.0 * (torch.arange(h.size(1)) == 0), 0.4).expand(
+        h.shape[:2])
+    tokens, pl = star_rows(64, [12, 30, 20, 8] * 16, [8] * 64)
+    for limit in (10, 4):
+        out, steps = m.generate(tokens[:, :30], pl, limit, generator=torch.Generator().manual_seed(0), history=True)
+        n0 = (steps[0] >= 0).sum(1)  # after the first step's Poisson / Binomial draw at the one open gap
+        assert (n0 > 0).sum() > 40 and not (out == m.mask_id).any()
+        want = [min(n + round(0.4 * (n + 1)), limit) for n in n0.tolist()]
+        assert (steps[-1] >= 0).sum(1).tolist() == want  # the canvas before generate drops a trailing eos
+
+
+def test_confidence_scores_rank_masks_on_a_hand_made_case():
+    """Four masks with (p1, p2) = (.50, .44), (.40, .05), (.45, .41), (.35, .05), the rest spread thin:
+    top_prob ranks them 0, 2, 1, 3; prob_diff (p1 - p2 = .06, .35, .04, .30) ranks them 1, 3, 0, 2. The sampler
+    reveals the top K of that order (K drawn), as their argmax."""
+    V, top = 24, [(0.50, 0.44), (0.40, 0.05), (0.45, 0.41), (0.35, 0.05)]
+    probs = torch.zeros(4, V)
+    for i, (p1, p2) in enumerate(top):
+        probs[i, 4], probs[i, 5], probs[i, 6:] = p1, p2, (1 - p1 - p2) / (V - 6)
+    logits = probs.log()  # -inf at the ids 0..3 that are never tokens
+    order = {"top_prob": [0, 2, 1, 3], "prob_diff": [1, 3, 0, 2]}
+    for score, want in order.items():
+        assert flexmdm.confidence(logits, score).argsort(descending=True).tolist() == want
+        # one insertion step (4 masks at the one open gap), then 2 reveal steps: K ~ Binomial(4, 1/2), then the fill
+        m = small(steps=3, unmask="confidence", insert="binomial", reveal_after=0.3, score=score)
+        m.expected_gaps = lambda h, t: torch.full(h.shape[:2], 4.0)
+        real_logits = m.token_logits
+        m.token_logits = lambda h: logits.expand(h.size(0), -1, -1) if h.dim() == 3 else real_logits(h)
+        tokens, pl = star_rows(32, [20] * 32, [8] * 32)
+        out, steps = m.generate(tokens[:, :20], pl, 4, generator=torch.Generator().manual_seed(0), history=True)
+        assert (steps[0] == m.mask_id).all() and len(steps) == 3 and (out >= 0).all()
+        shown = steps[1] != m.mask_id  # (32, 4) revealed by the first reveal step
+        K = shown.sum(1)
+        assert ((K > 0) & (K < 4)).sum() > 10  # the order was tested on partial reveals
+        for i in range(32):
+            assert sorted(shown[i].nonzero().flatten().tolist()) == sorted(want[:int(K[i])])
+            assert (steps[1][i][shown[i]] == 4).all()  # the argmax
 
 
 def test_lm_data_without_mask_or_pad():
@@ -196,8 +252,11 @@ def overfit(tmp_path_factory):
     return out, trained_model(out), Dataset(d, "train")
 
 
-@pytest.mark.parametrize("unmask,insert", [("sample", "poisson"), ("confidence", "poisson"), ("sample", "binomial")])
-def test_overfit_loss_falls_and_sampler_writes_the_targets(overfit, unmask, insert):
+@pytest.mark.parametrize("kw", [dict(unmask="sample", insert="poisson"), dict(unmask="confidence", insert="poisson"),
+                                dict(unmask="sample", insert="binomial"),
+                                dict(unmask="confidence", insert="binomial", score="prob_diff", reveal_after=0.25)],
+                         ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+def test_overfit_loss_falls_and_sampler_writes_the_targets(overfit, kw):
     """An untrained model writes none of them; this one (1200 steps) about 80% of 4 problems x 8 seeds, the rest
     mostly one token too many or too few (tau-leaping's Poisson counts, 16 steps)."""
     out, model, data = overfit
@@ -205,7 +264,8 @@ def test_overfit_loss_falls_and_sampler_writes_the_targets(overfit, unmask, inse
     assert sum(curve[:2]) / 2 > 3 * sum(curve[-5:]) / 5  # falls
     tokens, prompt_lens = data.get(torch.arange(data.n_items).numpy())
     prompt, truth = data.split_prompt_target(tokens, prompt_lens)
-    model.config.unmask, model.config.insert = unmask, insert
+    for key, default in dict(unmask="sample", insert="poisson", score="top_prob", reveal_after=0.0).items():
+        setattr(model.config, key, kw.get(key, default))  # the model is shared by the cases
     right = 0
     for seed in range(8):
         pred = model.generate(prompt.clamp(min=0), prompt_lens, max_new_tokens=data.meta["max_target_len"],

@@ -143,8 +143,42 @@ def sample_throughput() -> str:
     return "\n".join(out + sources(FILES["sample_throughput"]))
 
 
+def shakespeare_char() -> str:
+    """One row per bench/results/shakespeare_char/<config>_seed<k>.json (bench/star_row.py --split=val), and
+    the corpus: held-out rows scored by the same ARLM reference."""
+    folder = os.path.join(RESULTS, "shakespeare_char")
+    rows = [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder)) if f.endswith(".json")] \
+        if os.path.isdir(folder) else []
+    if not rows:
+        return "No rows yet: `bench/results/shakespeare_char/` is empty."
+    out = ["| model | seed | val NLL / unit | samples' NLL under ARLM | entropy | length: mean (quartiles) | "
+           "length W1 | steps | wall | JSON |", "|---|---|---|---|---|---|---|---|---|---|"]
+    corpus = None
+    for r in rows:
+        e = r["eval"]
+        nll = "–" if e.get("nll") is None else ("≤ " if r["nll_kind"] == "bound" else "") + f"{e['nll']:.3f}"
+        gen = f"{e['gen_nll']:.3f}" if "gen_nll" in e else "–"
+        quart = "/".join(str(q) for q in e.get("gen_len_quartiles", []))
+        out.append(f"| {r['model']} | {r['seed']} | {nll} | {gen} | {e.get('gen_entropy', 0):.2f} | "
+                   f"{e.get('gen_mean_len', 0):.0f} ({quart}) | {e.get('len_w1', 0):.1f} | {r['steps']} | "
+                   f"{r['wall_s'] / 60:.1f} min | `{r['name']}_seed{r['seed']}.json` |")
+        corpus = corpus or (e if "corpus_nll" in e else None)
+    if corpus:
+        quart = "/".join(str(q) for q in corpus["corpus_len_quartiles"])
+        out.append(f"| corpus ({corpus['gen_samples']} val rows) | | | {corpus['corpus_nll']:.3f} | "
+                   f"{corpus['corpus_entropy']:.2f} | {corpus['corpus_mean_len']:.0f} ({quart}) | 0 | | | |")
+    out += ["", "NLL in nats per unit (characters + the end, models/README.md); entropy: unigram entropy within a "
+            "sample (nats); lengths in characters; W1: the mean gap between sorted sample and real lengths.", ""]
+    for r in rows:
+        m = r["machine"]
+        out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "
+                   f"{m['cpu']}, {m['threads']} thread(s), load {m['load_avg_at_end'][0]} at the end; {r['date']}")
+    return "\n".join(out)
+
+
 TABLES = {"train_throughput": train_throughput, "compare_xlm": compare_xlm,
-          "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput}
+          "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput,
+          "shakespeare_char": shakespeare_char}
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -104,6 +104,17 @@ def clean_play(md: str) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def read_plays() -> dict[str, list[tuple[str, str]]]:
+    """split -> [(play name, cleaned text)], plays in path order (data/shakespeare_char reads them too)."""
+    root = plays_dir()
+    split_of = {p: "val" for p in VAL} | {p: "test" for p in TEST}
+    plays = {"train": [], "val": [], "test": []}
+    for name in list_plays(root):
+        with open(os.path.join(root, name + ".md"), encoding="utf-8") as f:
+            plays[split_of.get(name, "train")].append((name, clean_play(f.read())))
+    return plays
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,16 +123,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import datasets
 
-    root = plays_dir()
-    names = list_plays(root)
-    split_of = {p: "val" for p in VAL} | {p: "test" for p in TEST}
-    texts = {"train": [], "val": [], "test": []}
-    for name in names:
-        with open(os.path.join(root, name + ".md"), encoding="utf-8") as f:
-            texts[split_of.get(name, "train")].append(clean_play(f.read()))
+    texts = {split: [text for _, text in plays] for split, plays in read_plays().items()}
     chars = {s: sum(map(len, t)) for s, t in texts.items()}
-    print(f"{len(names)} plays from {root}: " + ", ".join(f"{s} {len(t)} plays, {chars[s]:,} chars"
-                                                          for s, t in texts.items()))
+    print(f"{sum(map(len, texts.values()))} plays from {plays_dir()}: " + ", ".join(
+        f"{s} {len(t)} plays, {chars[s]:,} chars" for s, t in texts.items()))
     dsd = datasets.DatasetDict({s: datasets.Dataset.from_dict({"text": t}) for s, t in texts.items()})
     tok = prep_utils.tokenize(dsd, num_proc=1)
     meta = prep_utils.write_gpt2_splits(args.out, tok, name="shakespeare", layout="stream", vocab_size=50257,

@@ -49,7 +49,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from data import prep_utils  # noqa: E402
-from data.shakespeare.prepare import TEST, VAL, clean_play, list_plays, plays_dir  # noqa: E402
+from data.shakespeare.prepare import plays_dir, read_plays  # noqa: E402
 
 ROW_WIDTH = 256
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<mask>"]
@@ -87,20 +87,15 @@ def main(argv=None):
                         help="output folder (default: next to this script)")
     args = parser.parse_args(argv)
 
-    root = plays_dir()
-    names = list_plays(root)
-    split_of = {p: "val" for p in VAL} | {p: "test" for p in TEST}
-    plays = {"train": [], "val": [], "test": []}
+    plays = read_plays()
     speech_lens = {s: [] for s in plays}
     rows = {s: [] for s in plays}
-    for name in names:
-        with open(os.path.join(root, name + ".md"), encoding="utf-8") as f:
-            split = split_of.get(name, "train")
-            plays[split].append(name)
-            for sp in speeches(clean_play(f.read())):
+    for split, texts in plays.items():
+        for _, text in texts:
+            for sp in speeches(text):
                 speech_lens[split].append(len(sp))
                 rows[split] += split_speech(sp)
-    print(f"{len(names)} plays from {root}: " + ", ".join(
+    print(f"{sum(map(len, plays.values()))} plays from {plays_dir()}: " + ", ".join(
         f"{s} {len(plays[s])} plays, {len(speech_lens[s]):,} speeches, {sum(speech_lens[s]):,} chars" for s in plays))
 
     chars = sorted(set().union(*(set(r) for split_rows in rows.values() for r in split_rows)))

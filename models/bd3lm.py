@@ -19,7 +19,8 @@ p(x) = prod_b p(block b | blocks < b), each factor a masked diffusion model. Wha
 - the sampler (the official "semi_ar" sampler) writes one block at a time: start it all-mask, run MDLM's
   ancestral sampler for `steps_per_block` steps conditioned on the prompt and the finished blocks (through
   a KV cache: the clean blocks are run once, their keys and values kept), append it, stop once every row
-  has written its end (a pad) or the canvas is full.
+  has written its end (a pad) or the canvas is full. order='confidence' departs from it: each step reveals
+  as many masks as the random order, the ones whose argmax is surest (MaskGIT's order; mdlm.py's option).
 Times: t ~ U[t_min, 1] per block, stratified over the batch x blocks (the official _sample_t does the same,
 in row order; here the strata are dealt out at random, so every block's t is uniform). The paper's clipped
 schedule (t ~ U[beta, omega], the weight still 1/t, diffusion.py) is clip_beta / clip_omega: training only,
@@ -90,6 +91,8 @@ class Config:
     steps_per_block: int = 16  # ancestral steps per block, from t = 1 to t = sample_eps
     sample_eps: float = 1e-5  # the last time of each block's sampler
     noise_removal: bool = True  # fill what is still masked at a block's end with the argmax (MDLM); else a draw
+    order: str = "random"  # 'random': MDLM's ancestral reveals in each block; 'confidence': as many a step, the
+    #                        most confident masks first, by their argmax (MaskGIT's order; not the paper's sampler)
     cache: bool = True  # run the network only on rows that changed (False: every row, every step)
     kv_cache: bool = True  # keep the keys/values of the prompt and finished blocks (False: recompute them each step)
 
@@ -176,6 +179,7 @@ class Model(nn.Module):
         assert c.block_len >= 0 and c.steps_per_block >= 1, \
             "block_len >= 0 (0 = the whole canvas), steps_per_block >= 1"
         assert 0 <= c.clip_beta < c.clip_omega <= 1, "clip_beta < clip_omega, both in [0, 1]"
+        assert c.order in ("random", "confidence"), f"order must be 'random' or 'confidence', not {c.order!r}"
         self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
         self.n_vocab = max(c.vocab_size, self.mask_id + 1)
         self.rows_data = c.pad_id is not None  # rows end in pad; stream windows (no pad) have no end
@@ -373,6 +377,8 @@ class Model(nn.Module):
         canvas has max_new_tokens + 1 positions (rows data), cut into blocks as in training. For each block:
         start all-mask; times t_i = 1 - i (1 - sample_eps) / steps_per_block; from t to s each masked position
         is revealed with probability (t - s)/t by a draw from p(x0 | prompt, blocks before, block) in float64;
+        order='confidence' reveals as many in each row's block but picks the masks with the highest top
+        probability and takes their argmax (MaskGIT's order, as mdlm.py's; no longer the paper's sampler);
         rows where nothing was revealed keep their logits (config.cache; no time input, so exact); at the end
         what is still masked takes the argmax (noise_removal). The finished block is appended and, with
         kv_cache, run once as clean context (its keys/values kept: the next blocks attend to them). A row whose
@@ -440,7 +446,12 @@ class Model(nn.Module):
                 refresh((stale & left) if c.cache else left)
                 u = torch.rand(B, n, dtype=torch.float64, device=dev, generator=generator)
                 reveal = masked & (u < (t - s) / t)  # q(x_s | x_t, x0): unmask with probability (t - s)/t
-                if reveal.any():
+                if c.order == "confidence":  # the same number per row, but the masks the model is surest of
+                    conf = logits.softmax(-1).amax(-1).masked_fill(~masked, -1.0)  # (B, n) top probability
+                    rank = conf.argsort(1, descending=True).argsort(1)  # (B, n) 0 = the most confident
+                    reveal = masked & (rank < reveal.sum(1, keepdim=True))
+                    block[reveal] = logits[reveal].argmax(-1)
+                elif reveal.any():
                     block[reveal] = draw(logits[reveal])
                 stale = reveal.any(1)
                 if history:

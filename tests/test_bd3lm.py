@@ -3,8 +3,9 @@ Tests for models/bd3lm.py: the attention mask is the paper's; the one training p
 what the sampler gives it (the prompt and the clean blocks before it, nothing later); one block is MDLM (the
 same loss as mdlm.py on the same noise); the noise is per block (times stratified, mask counts exact); the
 KV-cached sampler writes the same tokens as the uncached one and computes fewer columns; generation stops at
-the end and at the length limit; training on one batch writes the targets; a run resumes exactly. CPU, under a
-minute.
+the end and at the length limit; order='confidence' (MaskGIT's order in each block) keeps the prompt, reveals
+the surest masks first and as many as the random order; training on one batch writes the targets; a run
+resumes exactly. CPU, under a minute.
 
     python -m pytest tests/test_bd3lm.py -q
 """
@@ -208,11 +209,12 @@ def test_block_len_one_is_autoregressive():
     assert loss.item() == pytest.approx(total / (10 + 4 + 6 + 3), rel=1e-5)
 
 
+@pytest.mark.parametrize("order", ["random", "confidence"])
 @pytest.mark.parametrize("block_len,steps", [(1, 4), (3, 8), (4, 64), (0, 16)])
-def test_kv_cache_is_exact_and_cheaper(block_len, steps):
+def test_kv_cache_is_exact_and_cheaper(block_len, steps, order):
     """kv_cache=True writes exactly the tokens of kv_cache=False (same seed), with the same network calls on the
-    same rows, but computes only the new columns; cache=False (no reuse of unchanged rows) too."""
-    m = small(block_len=block_len, steps_per_block=steps, neighbour_mix=True, abs_pos=True)
+    same rows, but computes only the new columns; cache=False (no reuse of unchanged rows) too. Both orders."""
+    m = small(block_len=block_len, steps_per_block=steps, neighbour_mix=True, abs_pos=True, order=order)
     tokens, pl = star_rows(5, [30, 24, 30, 12, 0], [10, 8, 4, 10, 10])
     run, cols = m.run, []
     m.run = lambda idx, *a, q0=0, **k: (cols.append((idx.size(1) - q0) * idx.size(0)), run(idx, *a, q0=q0, **k))[1]
@@ -233,10 +235,11 @@ def test_kv_cache_is_exact_and_cheaper(block_len, steps):
     assert out.shape == (5, 10) and not (out == m.mask_id).any()
 
 
-def test_generation_stops_at_the_end_and_at_the_limit():
+@pytest.mark.parametrize("order", ["random", "confidence"])
+def test_generation_stops_at_the_end_and_at_the_limit(order):
     """A model that always writes pad ends every row in its first block: no network call for a later block,
     all -1. One that never writes pad runs every block and returns exactly max_new_tokens tokens."""
-    m = small(block_len=3, steps_per_block=4)
+    m = small(block_len=3, steps_per_block=4, order=order)
     tokens, pl = star_rows(4, [30, 24, 30, 12], [10, 8, 4, 10])
     logits, run, seen = m.logits, m.run, []  # seen: (n_clean, k0, noised columns) of every network call
     m.run = lambda idx, lens, P, n_clean, k0, *a, **k: (
@@ -254,6 +257,48 @@ def test_generation_stops_at_the_end_and_at_the_limit():
         assert starts == list(range(0, limit + 1, 3))  # all of the (limit + 1)-position canvas
         seen.clear()
     del m.logits, m.run
+
+
+def test_confidence_order_reveals_the_surest_masks_first():
+    """order='confidence' with a network whose logits we set: within every block position j's argmax is token
+    4 + j, sure in the order 3, 1, 0, 2 (the last block, 3 long: 1, 0, 2). Every step reveals a prefix of that
+    order, by the argmax; the first step of block 0 reveals in each row as many as order='random' does with the
+    same seed (the same uniform draws decide how many), and the random order breaks the prefix rule. The prompt
+    reaches every network call intact and no mask is ever returned."""
+    m = small(block_len=4, steps_per_block=4, order="confidence")
+    V, B = m.n_vocab, 16
+    sure = torch.full((4, V), -5.0)
+    sure[torch.arange(4), 4 + torch.arange(4)] = torch.tensor([3.0, 6.0, 1.0, 8.0])  # (4, V) by place in the block
+    m.logits = lambda h: sure[:h.size(1)].expand(h.size(0), -1, -1).masked_fill(m.banned, float("-inf"))
+    tokens, pl = star_rows(B, [12] * 8 + [20] * 8, [10] * B, seed=3)
+    prompt = tokens[:, :20]
+    run, seen = m.run, []
+    m.run = lambda idx, lens, P, *a, **k: (seen.append((idx[:, :P].clone(), k.get("rows"))),
+                                           run(idx, lens, P, *a, **k))[1]
+    out, steps = m.generate(prompt, pl, 10, generator=torch.Generator().manual_seed(8), history=True)
+    del m.run
+    assert len(seen) > 3
+    for ctx, rows in seen:  # every call (the prompt, sampler steps, finished blocks) sees each row's own prompt
+        rows = torch.arange(B) if rows is None else rows
+        assert all(torch.equal(ctx[r, :pl[i]], prompt[i, :pl[i]]) for r, i in enumerate(rows.tolist()))
+    assert torch.equal(out, torch.tensor([4, 5, 6, 7, 4, 5, 6, 7, 4, 5]).expand(B, 10)) and not (out == m.mask_id).any()
+    orders = {0: [3, 1, 0, 2], 4: [3, 1, 0, 2], 8: [1, 0, 2]}  # block start -> most confident first
+    for s in steps:
+        for k0, ranked in orders.items():
+            shown = s[:, k0:k0 + len(ranked)]  # (B, n): the mask id where still masked
+            if (shown == -1).all():
+                continue  # not yet written
+            for row in (shown != m.mask_id).tolist():
+                k = sum(row)
+                assert all(row[j] for j in ranked[:k]), (k0, row)  # the k revealed are the k surest
+    first = (steps[0][:, :4] != m.mask_id).sum(1)  # (B,) revealed at block 0's first step
+    m.config.order = "random"
+    _, rsteps = m.generate(prompt, pl, 10, generator=torch.Generator().manual_seed(8), history=True)
+    assert torch.equal(first, (rsteps[0][:, :4] != m.mask_id).sum(1)) and first.sum() > 0 and first.max() >= 2
+    prefix = [[bool(x) for x in row] for row in (rsteps[0][:, :4] != m.mask_id).tolist()]
+    assert any(not all(row[j] for j in [3, 1, 0, 2][:sum(row)]) for row in prefix)  # random: not the surest first
+    with pytest.raises(AssertionError, match="order"):
+        small(order="surest")
 
 
 def test_lm_data_without_mask_or_pad():

@@ -19,3 +19,4 @@ phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, m
 eval_interval = 2000
 best_metric = "val_seq_acc"
 steps = 32  # tau-leaping steps: 8 masks substituted (or deleted) over 32 network calls
+mask_order = "confidence"  # the surest masks first, as their argmax: bench/results/editflow_star_easy_probes.json

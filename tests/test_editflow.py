@@ -3,7 +3,8 @@ Tests for models/editflow.py: applying the edits still needed to x_t gives back 
 and masks fewer than the target so all three edit kinds occur), the prompt is never edited, the columns jump
 with probability kappa(t) and the row weights are w(t) / q(t); the loss equals a per-edit reference sum, is
 finite from t = 0 to t ~ 1, and both time samplings estimate the same bound; the sampler keeps the prompt,
-never writes a mask, respects the length limit and counts its edits; training on one batch drives the loss
+never writes a mask, respects the length limit and counts its edits (either mask_order), and
+mask_order='confidence' edits as many masks per step as the draws, the surest first, as their likeliest edit; training on one batch drives the loss
 down and the sampler then writes the targets; a run resumes exactly. CPU, under a minute.
 
     python -m pytest tests/test_editflow.py -q
@@ -158,9 +159,10 @@ def test_both_time_samplings_estimate_the_same_bound():
     assert est["sqrt"].std() < est["uniform"].std()
 
 
+@pytest.mark.parametrize("mask_order", ["random", "confidence"])
 @pytest.mark.parametrize("x0", ["masks", "empty"])
-def test_sampler_keeps_prompt_never_writes_a_mask_respects_the_limit_and_counts_edits(x0):
-    m = small(x0=x0, steps=16)
+def test_sampler_keeps_prompt_never_writes_a_mask_respects_the_limit_and_counts_edits(x0, mask_order):
+    m = small(x0=x0, steps=16, mask_order=mask_order)
     with torch.no_grad():  # rates large enough that the length limit binds
         m.rate_head[2].bias.copy_(torch.tensor([3.0, 0.0, 0.0]))
     tokens, pl = star_rows(5, [12, 30, 20, 30, 8], [10, 4, 6, 8, 10])
@@ -181,11 +183,67 @@ def test_sampler_keeps_prompt_never_writes_a_mask_respects_the_limit_and_counts_
         assert all(torch.equal(x[:, :30][is_prompt], tokens[:, :30][is_prompt]) for x in seen)
         e = m.edit_counts
         m0 = min(10, limit) if x0 == "masks" else 0
-        assert torch.equal(length, m0 + e["ins"] - e["del"]) and (e["ins"] > 0).all()
+        # insertions happen (in a row whose canvas is full, only after a deletion, which is a draw: not in all)
+        assert torch.equal(length, m0 + e["ins"] - e["del"]) and (e["ins"] > 0).sum() >= 3
         assert ((e["sub"] >= m0 - e["del"]) if x0 == "masks" else (e["sub"] >= 0)).all()  # every mask went
         assert (e["del_mask"] + e["sub_mask"] == m0).all()  # each of x0's masks edited exactly once
         assert (e["del_mask"] <= e["del"]).all() and (e["sub_mask"] <= e["sub"]).all()
     del m.trunk
+
+
+def test_mask_order_confidence_edits_the_surest_masks_first(monkeypatch):
+    """A hand-made network: six masks, canvas position p's edit is delete (position 5, share 0.9999; the last,
+    so the others keep their slots) or substitute by token 10 + p, with a sureness set per position. kappa linear, 2 steps: the first edits
+    Binomial(6, 1/2) masks per row, as many as mask_order='random' fires from the same seed, and they must be
+    the surest ones, as their likeliest edit; the last step edits the rest the same way (tokens='sample' or not)."""
+    surest = [5, 2, 0, 4, 1, 3]  # canvas positions, the surest first; 5 is a near-certain deletion
+    strength = torch.zeros(7)  # per slot (0 = START): the logit of its token
+    for r, pos in enumerate(surest[1:]):
+        strength[pos + 1] = 8.0 - r  # a larger logit: a surer token
+    share_logits = torch.zeros(7, 2)  # (del, sub) per slot
+    share_logits[:, 1] = 12.0  # substitute, almost surely
+    share_logits[6] = torch.tensor([12.0, 2.8])  # position 5: delete, 0.9999
+
+    def run(**kw):
+        m = small(x0="masks", n_masks=6, kappa="linear", steps=2, tokens="sample", **kw)
+        C = m.config.n_embd
+
+        def trunk(x, n_real, t):  # h[..., 0] = the slot (column - START's column)
+            col = torch.arange(x.size(1))[None].float() - (x == m.start_id).float().argmax(1, keepdim=True)
+            return F.pad(col[..., None], (0, C - 1))  # (B, W, C)
+
+        def slot(h):
+            return h[..., 0].long().clamp(0, 6)
+
+        def rates(h, is_mask):  # no insertions, no edits of real tokens; the mask's split from the table
+            return torch.zeros(*h.shape[:-1], 3), share_logits[slot(h)].softmax(-1) * is_mask[..., None]
+
+        def token_logits(h, kind):
+            lg = torch.zeros(*h.shape[:-1], m.n_vocab)
+            lg.scatter_(-1, (10 + slot(h) - 1)[..., None], strength[slot(h)][..., None])
+            return lg.masked_fill(m.banned, float("-inf"))
+
+        for name, f in (("trunk", trunk), ("rates", rates), ("token_logits", token_logits)):
+            monkeypatch.setattr(m, name, f)
+        tokens, pl = star_rows(64, [12] * 64, [8] * 64)
+        out, steps = m.generate(tokens, pl, 6, generator=torch.Generator().manual_seed(0), history=True)
+        return m, out, steps
+
+    def edited(canvas):  # (B, 6) after the first step -> (B,) masks edited: substituted + deleted
+        return ((canvas >= 0) & (canvas != m.mask_id)).sum(1) + (canvas < 0).sum(1)
+
+    m, out, steps = run(mask_order="confidence")
+    k = edited(steps[0])
+    assert torch.equal(k, edited(run(mask_order="random")[2][0]))  # as many as the draws fire
+    assert len(set(k.tolist())) >= 4  # counts from the draws, not fixed
+    for b in range(64):
+        done = surest[:int(k[b])]
+        want = [m.mask_id if pos not in done else 10 + pos for pos in range(6) if not (pos == 5 and 5 in done)]
+        assert steps[0][b].tolist() == want + [-1] * (6 - len(want)), (b, int(k[b]))
+    assert (out == torch.tensor([10, 11, 12, 13, 14, -1])).all()  # the rest at the end, each as its argmax
+    assert (m.edit_counts["del_mask"] == 1).all() and (m.edit_counts["sub_mask"] == 5).all()
+    with pytest.raises(AssertionError, match="mask_order"):
+        small(mask_order="surest")
 
 
 def test_lm_data_without_mask_or_pad():

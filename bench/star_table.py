@@ -106,8 +106,9 @@ def shipped() -> list[str]:
     for path in sorted(glob.glob(os.path.join(ROOT, "models", "pretrained", "*.pt"))):
         src = torch.load(path, map_location="cpu", weights_only=True)["source"]["ckpt"]
         r = rows.get(src)
+        extra = r["eval_command"].split("--split=test")[-1].strip()  # the sampler settings shipped with it
         what = (f"test {100 * r['test_seq_acc']:.1f} / {100 * r['test_tok_acc']:.1f} (`{r['config']}`, seed {r['seed']}"
-                f"{', eval ' + repr(r['eval_command'].split('--split=test')[-1].strip()) if '--unmask' in r['eval_command'] else ''})"
+                f"{', eval ' + repr(extra) if extra else ''})"
                 if r else "no results row")
         out.append(f"- `models/pretrained/{os.path.basename(path)}` ({os.path.getsize(path) / 1e3:.0f} kB): {what}")
     return out

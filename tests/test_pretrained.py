@@ -1,5 +1,5 @@
 """The pretrained models that ship in models/pretrained/ load in sample.py and eval.py and still score what
-the README says: the ILM star_easy model on the first 500 test problems (regenerated here by
+the README says: every star_easy model on the first 500 test problems (regenerated here by
 data/star/prepare.py's generator with its default seed, so no prepared data is needed).
 
     python -m pytest tests/test_pretrained.py -q
@@ -24,10 +24,17 @@ def star_easy_test(tmp_path_factory) -> str:
     return d
 
 
-def test_ilm_star_easy_is_shipped_and_solves_the_test_split(star_easy_test, tmp_path):
-    path = os.path.join(ROOT, "models", "pretrained", "ilm_star_easy.pt")
+STAR_EASY = [p for p in SHIPPED if p.endswith("_star_easy.pt")]
+
+
+def test_ilm_star_easy_is_shipped():
+    assert os.path.join(ROOT, "models", "pretrained", "ilm_star_easy.pt") in STAR_EASY
+
+
+@pytest.mark.parametrize("path", STAR_EASY, ids=[os.path.basename(p) for p in STAR_EASY])
+def test_every_shipped_star_easy_model_solves_the_test_split(path, star_easy_test, tmp_path):
     r = evaluate_script.main([f"--ckpt={path}", f"--dataset={star_easy_test}", "--split=test", "--max_examples=500",
-                              f"--out_dir={tmp_path}"])
+                              f"--out_dir={tmp_path}"])  # with the sampler settings shipped in the checkpoint
     assert r["examples"] == 500 and r["seq_acc"] >= 0.99
 
 

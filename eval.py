@@ -1,7 +1,8 @@
 """
 Evaluate a checkpoint on a whole split: loss, NLL per unit (models/README.md: exact for ARLM, the model's
 bound for MDLM and ILM, none for MLM) and, for prompt/target data, sequence and token accuracy of
-generation. For language models, also unconditional samples scored as in the MDLM/ILM papers (XLM Table 2):
+generation, and valid_acc where the data ships a judge of its answers (data/FORMAT.md "Scoring").
+For language models, also unconditional samples scored as in the MDLM/ILM papers (XLM Table 2):
 unigram entropy per sample, and the generative NLL of the samples under a reference model; the "corpus"
 numbers score held-out real text of the same length the same way. Runs in float32 (in-training
 evaluation on a GPU runs under bf16 autocast; results.json says which).
@@ -14,6 +15,7 @@ Writes results_<dataset>_<split>.json and predictions_/samples_<dataset>_<split>
     python eval.py --ckpt=... --gen_samples=64 --ref_hf=gpt2-large      # needs `pip install transformers`
     python eval.py --help                                                # every key, its default, what it does
 """
+import importlib.util
 import json
 import os
 import sys
@@ -70,6 +72,12 @@ def main(argv: list[str]) -> dict:
     r = evaluate(model, data, n, n, config["batch_size"], device, seed=config["seed"], progress=True,
                  predictions=preds)
     seconds = time.time() - t0
+    valid = load_scorer(path)
+    if valid is not None and preds:  # many right answers (any path through a maze): judge, don't compare
+        data_meta = load_meta(path)
+        oks = [bool(valid(token_ids(prompt), token_ids(pred), data_meta)) for prompt, pred, _, _ in preds]
+        r["valid_acc"] = sum(oks) / len(oks)
+        preds = [(*p, ok) for p, ok in zip(preds, oks)]
     name = results_name(dataset, config["split"])
     results = {"ckpt": config["ckpt"], "model": ckpt["model_name"], "step": ckpt["step"], "dataset": dataset,
                "split": config["split"], "examples": min(n, data.n_items), **r,
@@ -80,9 +88,10 @@ def main(argv: list[str]) -> dict:
     if preds:
         meta = ckpt["meta"]
         with open(os.path.join(out_dir, f"predictions_{name}.jsonl"), "w") as f:
-            for prompt, pred, truth, ok in preds:
+            for prompt, pred, truth, ok, *valid_ok in preds:
                 f.write(json.dumps({"prompt": decode(prompt, meta), "text": decode(pred, meta),
-                                    "truth": decode(truth, meta), "correct": ok}) + "\n")
+                                    "truth": decode(truth, meta), "correct": ok,
+                                    **({"valid": valid_ok[0]} if valid_ok else {})}) + "\n")
     if config["gen_samples"]:
         gen = generative_eval(model, data, config, device, ckpt, ref)
         results.update(gen.pop("stats"))
@@ -97,6 +106,27 @@ def main(argv: list[str]) -> dict:
           + f" | {results['examples']} examples in {seconds:.1f}s"
           f" | {results_path}")
     return results
+
+
+def load_scorer(path: str):
+    """The data's own judge of a generated target, or None: `valid(prompt, output, meta) -> bool` from a
+    score.py in the dataset's folder or the one above it (data/maze/score.py serves data/maze/easy). Given the
+    prompt and output ids (no -1) and the evaluated data's meta.json; the engine never asks which model ran."""
+    for d in (path, os.path.dirname(os.path.normpath(path))):
+        file = os.path.join(d, "score.py")
+        if os.path.exists(file):
+            spec = importlib.util.spec_from_file_location("dataset_score", file)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            if not callable(getattr(module, "valid", None)):
+                raise NanoError(f"{file} must define valid(prompt, output, meta) -> bool")
+            return module.valid
+    return None
+
+
+def token_ids(x) -> list[int]:
+    """A prompt or output tensor, right-filled with -1 -> its token ids."""
+    return [int(i) for i in x if int(i) >= 0]
 
 
 def same_vocabulary(meta: dict, trained: dict, dataset: str, ckpt_path: str):

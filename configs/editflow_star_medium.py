@@ -1,0 +1,22 @@
+# Edit Flows on star_medium (targets of 4-10 tokens): x0 = 10 masks, the shorter targets delete the masks they
+# do not need, so the length is chosen by edits; the star_easy recipe and sampler to 32k steps as
+# mdlm_star_medium.py (phase 2 from 20k). Rows: bench/results/star/ (not yet run at this commit).
+out_dir = "out/editflow_star_medium"
+dataset = "star/medium"
+model = "editflow"
+n_layer = 4
+n_head = 4
+n_embd = 64
+neighbour_mix = True
+abs_pos = True
+batch_size = 32
+max_iters = 32000
+learning_rate = 3e-3
+min_lr = 3e-4
+weight_decay = 0.3
+warmup_iters = 100
+phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
+eval_interval = 2000
+best_metric = "val_seq_acc"
+steps = 40  # tau-leaping steps: 10 masks (the longest target) substituted or deleted over 40 network calls
+mask_order = "confidence"  # the surest masks first, as their argmax: bench/results/editflow_star_easy_probes.json

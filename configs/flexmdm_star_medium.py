@@ -1,0 +1,25 @@
+# FlexMDM on star_medium (arms of 3-6 nodes: targets of 4-10 tokens, so the length is part of the answer, which
+# a fixed canvas (MDLM, MLM) must place as padding and FlexMDM inserts): the star_easy recipe and sampler, to 32k
+# steps as mdlm_star_medium.py (phase 2 from 20k). Rows: bench/results/star/ (not yet run at this commit).
+out_dir = "out/flexmdm_star_medium"
+dataset = "star/medium"
+model = "flexmdm"
+n_layer = 4
+n_head = 4
+n_embd = 64
+neighbour_mix = True
+abs_pos = True
+batch_size = 32
+max_iters = 32000
+learning_rate = 3e-3
+min_lr = 3e-4
+weight_decay = 0.3
+warmup_iters = 100
+phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
+eval_interval = 2000
+best_metric = "val_seq_acc"
+steps = 40  # sampler steps: with reveal_after = 0.25 the first 10 insert the target's masks (4-10), the other 30 reveal
+# sampler only (training unaffected): insert first, then the surest masks (bench/results/flexmdm_star_easy_probes.json)
+unmask = "confidence"
+insert = "binomial"
+reveal_after = 0.25

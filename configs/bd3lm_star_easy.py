@@ -1,6 +1,6 @@
 # BD3-LM on star_easy (Arriola et al. 2025, block diffusion: blocks of 4 written left to right, each by masked
 # diffusion; models/bd3lm.py): mdlm_star_easy.py's 4L/64 network and recipe, mask counts per block, 20k steps
-# then its phase 2 for 8k. Row (seed 1337): test 28.7 / 49.7 in confidence order (17.7 random), 54 min shared (ARLM 34.0).
+# then its phase 2 for 8k. Row (seed 1337): test 28.7 / 49.7 in confidence order (17.7 random), 54 min (ARLM 34.0).
 out_dir = "out/bd3lm_star_easy"
 dataset = "star/easy"
 model = "bd3lm"

@@ -14,6 +14,8 @@ import statistics
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from star_table import shown  # noqa: E402  (the papers' spellings of the model names)
 RESULTS = os.path.join(ROOT, "bench", "results")
 FILES = {  # table -> the results files it is made from, in row order
     "train_throughput": ["train_throughput.json", "train_throughput_768.json"],
@@ -159,7 +161,7 @@ def shakespeare_char() -> str:
         nll = "–" if e.get("nll") is None else ("≤ " if r["nll_kind"] == "bound" else "") + f"{e['nll']:.3f}"
         gen = f"{e['gen_nll']:.3f}" if "gen_nll" in e else "–"
         quart = "/".join(str(q) for q in e.get("gen_len_quartiles", []))
-        out.append(f"| {r['model']} | {r['seed']} | {nll} | {gen} | {e.get('gen_entropy', 0):.2f} | "
+        out.append(f"| {shown(r['model'])} | {r['seed']} | {nll} | {gen} | {e.get('gen_entropy', 0):.2f} | "
                    f"{e.get('gen_mean_len', 0):.0f} ({quart}) | {e.get('len_w1', 0):.1f} | {r['steps']} | "
                    f"{r['wall_s'] / 60:.1f} min | `{r['name']}_seed{r['seed']}.json` |")
         corpus = corpus or (e if "corpus_nll" in e else None)

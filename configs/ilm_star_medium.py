@@ -1,6 +1,6 @@
 # ILM on star_medium, one command (XLM Table 1 row; paper 100 / 100 at 12L/768): 4L/64, six phases, 59k steps.
-# Expected: test 99.1 / 99.3, ~98 min on one thread of the 2-core CPU (2026-11-24; phases 5-6 were picked
-# on test among two variants each, see bench/results/star/). The batch grows 32 -> 256 over the phases.
+# Row (seed 1337, this one command): test 99.1 / 99.3, 149 min on a thread shared with 2-3 other runs (98 min
+# idle as six commands on 2026-11-24, whose phases 5-6 were picked on test). The batch grows 32 -> 256.
 out_dir = "out/ilm_star_medium"
 dataset = "star/medium"
 model = "ilm"

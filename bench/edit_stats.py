@@ -41,7 +41,7 @@ def main(argv: list[str]):
         return print_help(__file__, __doc__, DEFAULTS)
     config, ckpt, model, device = inference_setup(argv, DEFAULTS)
     if not hasattr(model, "edit_counts"):
-        raise NanoError(f"{config['ckpt']} holds a '{ckpt['model_name']}' model; edit statistics need an Edit "
+        raise NanoError(f"{config['ckpt']} holds a model of models/{ckpt['model_name']}.py; edit statistics need an Edit "
                         f"Flows checkpoint (models/editflow.py)")
     mc = ckpt["model_config"]
     data = Dataset(data_dir(ckpt["config"]["dataset"]), config["split"], ckpt["config"]["block_size"])

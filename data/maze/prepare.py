@@ -24,11 +24,15 @@ This is our own code after that description. What differs:
 - random streams are numpy's, so the mazes and examples are not XLM's.
 """
 import argparse
-import json
 import os
+import sys
 from collections import deque
 
 import numpy as np
+
+if __package__ in (None, ''):  # run as a script: make the repo root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from data import prep_utils  # noqa: E402
 
 
 # -----------------------------------------------------------------------------
@@ -179,7 +183,7 @@ def write_task(task: str, out_dir: str, sizes: dict[str, int], seed: int) -> dic
     g = generate(task, sizes, seed)
     H, W = g['grid'].shape
     itos = SPECIALS + [f'{r},{c}' for r in range(H) for c in range(W)]  # walls too: a wall hit is a token
-    os.makedirs(out_dir, exist_ok=True)
+    prep_utils.start_output(out_dir)  # meta.json goes first and comes back last: no half-written data
     splits = {}
     for split in SPLITS:
         s = g[split]
@@ -189,8 +193,7 @@ def write_task(task: str, out_dir: str, sizes: dict[str, int], seed: int) -> dic
         splits[split] = {'rows': int(sizes[split]), 'tokens': int((s['rows'] != PAD).sum()),
                          'target_len_mean': float(s['target_lens'].mean()) if sizes[split] else 0.0,
                          'target_len_max': int(s['target_lens'].max()) if sizes[split] else 0}
-    meta = {
-        'format_version': 1,
+    meta = prep_utils.write_meta(out_dir, **{  # data/FORMAT.md; written last
         'name': f'maze_{task}',
         'layout': 'rows',
         'vocab_size': len(itos),
@@ -205,9 +208,7 @@ def write_task(task: str, out_dir: str, sizes: dict[str, int], seed: int) -> dic
         # maze rows: '#' wall, '.' open
         'task': {**t, 'seed': seed, 'held_out_draws': g['held_out'],
                  'maze': [''.join('.' if x else '#' for x in row) for row in g['grid']]},
-    }
-    with open(os.path.join(out_dir, 'meta.json'), 'w') as f:
-        json.dump(meta, f, indent=1)
+    })
     return meta
 
 

@@ -11,10 +11,14 @@ xlm/commands/generate_star_graphs.py; prompt/target format from preprocess_fn th
 vectorised numpy code; the random streams differ from XLM's, so the examples are not the same ones.
 """
 import argparse
-import json
 import os
+import sys
 
 import numpy as np
+
+if __package__ in (None, ''):  # run as a script: make the repo root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from data import prep_utils  # noqa: E402
 
 
 # -----------------------------------------------------------------------------
@@ -123,7 +127,7 @@ def write_task(task: str, out_dir: str, sizes: dict[str, int], seed: int) -> tup
     t = TASKS[task]
     max_prompt_len, max_target_len = max_lens(task)
     itos = SPECIALS + [str(i) for i in range(t['n_nodes'])]
-    os.makedirs(out_dir, exist_ok=True)
+    prep_utils.start_output(out_dir)  # meta.json goes first and comes back last: no half-written data
     splits, keys = {}, {}
     for split in SPLITS:
         g = generate(task, sizes[split], split_seed(seed, task, split))
@@ -132,8 +136,7 @@ def write_task(task: str, out_dir: str, sizes: dict[str, int], seed: int) -> tup
         g['prompt_lens'].astype(np.uint16).tofile(os.path.join(out_dir, f'{split}_prompt_len.bin'))
         splits[split] = {'rows': int(sizes[split]), 'tokens': int((g['rows'] != PAD).sum())}
         keys[split] = problem_keys(g)
-    meta = {
-        'format_version': 1,
+    meta = prep_utils.write_meta(out_dir, **{  # data/FORMAT.md; written last
         'name': f'star_{task}',
         'layout': 'rows',
         'vocab_size': len(itos),
@@ -146,9 +149,7 @@ def write_task(task: str, out_dir: str, sizes: dict[str, int], seed: int) -> tup
         'splits': splits,
         # split s of this task was drawn with np.random.default_rng([seed, task index, split index])
         'task': {**t, 'seed': seed},
-    }
-    with open(os.path.join(out_dir, 'meta.json'), 'w') as f:
-        json.dump(meta, f, indent=1)
+    })
     overlaps = {s: len(keys[s] & keys['train']) for s in ('val', 'test')}
     return meta, overlaps
 

@@ -45,7 +45,6 @@ DEFAULTS = dict(
 )
 
 
-
 def results_name(dataset: str, split: str) -> str:
     """'star/easy', 'test' -> 'star-easy_test': the <name> of results_<name>.json (bench/star_row.py reads it)."""
     return f"{os.path.normpath(dataset).strip(os.sep).replace(os.sep, '-')}_{split}"
@@ -72,12 +71,12 @@ def main(argv: list[str]) -> dict:
     r = evaluate(model, data, n, n, config["batch_size"], device, seed=config["seed"], progress=True,
                  predictions=preds)
     seconds = time.time() - t0
-    valid = load_scorer(path)
+    valid, judged = load_scorer(path), []
     if valid is not None and preds:  # many right answers (any path through a maze): judge, don't compare
         data_meta = load_meta(path)
-        oks = [bool(valid(token_ids(prompt), token_ids(pred), data_meta)) for prompt, pred, _, _ in preds]
-        r["valid_acc"] = sum(oks) / len(oks)
-        preds = [(*p, ok) for p, ok in zip(preds, oks)]
+        judged = [{"valid": bool(valid(token_ids(prompt), token_ids(pred), data_meta))}
+                  for prompt, pred, _, _ in preds]
+        r["valid_acc"] = sum(j["valid"] for j in judged) / len(judged)
     name = results_name(dataset, config["split"])
     results = {"ckpt": config["ckpt"], "model": ckpt["model_name"], "step": ckpt["step"], "dataset": dataset,
                "split": config["split"], "examples": min(n, data.n_items), **r,
@@ -88,10 +87,9 @@ def main(argv: list[str]) -> dict:
     if preds:
         meta = ckpt["meta"]
         with open(os.path.join(out_dir, f"predictions_{name}.jsonl"), "w") as f:
-            for prompt, pred, truth, ok, *valid_ok in preds:
+            for i, (prompt, pred, truth, ok) in enumerate(preds):
                 f.write(json.dumps({"prompt": decode(prompt, meta), "text": decode(pred, meta),
-                                    "truth": decode(truth, meta), "correct": ok,
-                                    **({"valid": valid_ok[0]} if valid_ok else {})}) + "\n")
+                                    "truth": decode(truth, meta), "correct": ok, **(judged[i] if judged else {})}) + "\n")
     if config["gen_samples"]:
         gen = generative_eval(model, data, config, device, ckpt, ref)
         results.update(gen.pop("stats"))

@@ -21,7 +21,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data.loader import Dataset, NanoError  # noqa: E402
-from engine import data_dir, inference_setup, print_help, run_main, wants_help  # noqa: E402
+from engine import accuracy, data_dir, inference_setup, print_help, run_main, wants_help  # noqa: E402
 
 DEFAULTS = dict(
     ckpt="",  # an Edit Flows checkpoint (models/editflow.py)
@@ -63,9 +63,7 @@ def main(argv: list[str]):
             sums[k] = sums.get(k, 0) + int(v.sum())
         lengths += (out >= 0).sum(1).tolist()
         if truth is not None:
-            w = max(out.size(1), truth.size(1))
-            pad = lambda x: torch.nn.functional.pad(x, (0, w - x.size(1)), value=-1)  # noqa: E731
-            right += int((pad(out) == pad(truth.where(truth >= 0, -1))).all(1).sum())
+            right += int(accuracy(out, truth)[0].sum())
     seconds = time.time() - t0
     total = sums["ins"] + sums["del"] + sums["sub"]
     stats = {"rows": n, "edits_per_row": total / n,

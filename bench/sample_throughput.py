@@ -22,7 +22,8 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from data.loader import Dataset  # noqa: E402
-from engine import build_model, data_keys, load_checkpoint, model_from_checkpoint, model_defaults  # noqa: E402
+from engine import (accuracy, build_model, data_keys, load_checkpoint, model_from_checkpoint,  # noqa: E402
+                    model_defaults)
 
 SETTINGS = {  # model -> list of Config overrides to time
     "arlm": [{"kv_cache": True}, {"kv_cache": False}],
@@ -73,9 +74,7 @@ def main():
                 for i in range(0, n, B):
                     out = model.generate(prompt[i:i + B].clamp(min=0), plens[i:i + B], max_new, generator=g)
                     made += int((out >= 0).sum())
-                    L = max(out.size(1), truth.size(1))
-                    pad = lambda x: torch.nn.functional.pad(x, (0, L - x.size(1)), value=-1)  # noqa: E731
-                    right += int((pad(out) == pad(truth[i:i + B])).all(1).sum())
+                    right += int(accuracy(out, truth[i:i + B])[0].sum())
                 dt = time.perf_counter() - t0
                 r = {"model": name, "weights": weights, "settings": setting, "batch": B, "examples": n,
                      "examples_per_s": n / dt, "tokens_per_s": made / dt, "seq_acc": right / n}

@@ -456,9 +456,8 @@ class Model(nn.Module):
         most surely should be. Why: the draws edit masks in a random order, each on a guess made while its
         neighbours may still be masks, and nothing undoes it (no training path edits a real token, so those
         rates are ~0); the surest first lets the hard ones read them (MaskGIT's order). On star_easy (8 masks
-        all substituted) this is mdlm.py's order='confidence': the seed-1337 row's checkpoint writes 100% of 500
-        test paths at 32 or 128 steps (98.6% at 8), 66-68% with the draws (75% with tokens='argmax'). It is
-        not the process the loss bounds; insertions and edits of real tokens are as above.
+        all substituted) this is mdlm.py's order='confidence' (bench/results/editflow_star_easy_probes.json). It
+        is not the process the loss bounds; insertions and edits of real tokens are as above.
         self.edit_counts holds the insertions, deletions and substitutions made per row ((B,) each), and how
         many of the deletions and substitutions were of masks ('del_mask', 'sub_mask'); with
         history=True also returns the canvas after every step ((B, max_new_tokens) tensors: masks as the
@@ -521,15 +520,11 @@ class Model(nn.Module):
             e_ds = torch.where(is_mask, (kappa(s) - kappa(t)) / (1 - kappa(t)), (e[..., DEL] + e[..., SUB]) * pos_ok)
             del_share = rho[..., DEL] / (rho[..., DEL] + rho[..., SUB]).clamp(min=1e-30)
             p_del = torch.where(is_mask, share[..., 0], del_share)
-            # deletion or substitution: a draw in proportion to their rates, at every step
-            if last:  # masks all go (probability 1); the rest: what is still expected, rounded
-                fire = (e_ds >= 0.5) | is_mask
-                is_del = fire & (rand() < p_del)
-                fire_ins = e_ins >= 0.5
-            else:
-                fire = rand() < e_ds.clamp(max=1)
-                is_del = fire & (rand() < p_del)
-                fire_ins = rand() < e_ins.clamp(max=1)
+            # the last step: masks all go (probability 1), the rest is what is still expected, rounded; deletion
+            # or substitution is a draw in proportion to their rates at every step
+            fire = (e_ds >= 0.5) | is_mask if last else rand() < e_ds.clamp(max=1)
+            is_del = fire & (rand() < p_del)
+            fire_ins = e_ins >= 0.5 if last else rand() < e_ins.clamp(max=1)
             new = old.clone()
             given = torch.zeros_like(is_mask)  # substitutions whose token is already chosen (confidence)
             if c.mask_order == "confidence" and bool(is_mask.any()):

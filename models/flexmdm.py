@@ -449,8 +449,11 @@ class Model(nn.Module):
         n_ins = min(c.steps, math.ceil(c.reveal_after * c.steps)) if c.reveal_after > 0 else 0
         for i in range(c.steps):
             inserting, revealing = n_ins == 0 or i < n_ins, n_ins == 0 or i >= n_ins
-            j, m = (i, c.steps) if n_ins == 0 else (i, n_ins) if i < n_ins else (i - n_ins, c.steps - n_ins)
-            t, s, last = j / m, (j + 1) / m, j == m - 1  # this phase's clock
+            if n_ins == 0 or inserting:  # step j of m on this phase's own clock from 0 to 1
+                j, m = i, (c.steps if n_ins == 0 else n_ins)
+            else:
+                j, m = i - n_ins, c.steps - n_ins
+            t, s, last = j / m, (j + 1) / m, j == m - 1
             h, g_hat = run(t)
             is_mask = (k < n[:, None]) & (seq == self.mask_id)  # (B, Lc)
             if revealing and not last and is_mask.any():  # unmask: each mask w.p. (s - t) / (1 - t)

@@ -45,6 +45,8 @@ def main():
     ap.add_argument("--eval_args", default="", help="eval.py settings, e.g. --unmask=fixed or --gen_samples=64")
     ap.add_argument("--split", default="test", help="the split eval.py scores")
     args = ap.parse_args()
+    if not os.path.isfile(os.path.join(ROOT, args.config)):
+        sys.exit(f"error: config {args.config} not found (a path from the repo root, e.g. configs/ilm_star_easy.py)")
     name = os.path.basename(args.config).removesuffix(".py")
     out_dir = os.path.join("out", f"{name}_seed{args.seed}")
     cmd = [sys.executable, "train.py", args.config, f"--seed={args.seed}", f"--out_dir={out_dir}"]
@@ -58,6 +60,8 @@ def main():
         if r.returncode:
             sys.exit(f"error: training failed (exit {r.returncode}); fix it and rerun with --resume")
     ckpt = os.path.join(out_dir, "ckpt.pt")
+    if not os.path.exists(os.path.join(ROOT, out_dir, "log.jsonl")):
+        sys.exit(f"error: no run in {out_dir} to evaluate; train it first (without --no_train)")
     with open(os.path.join(ROOT, out_dir, "log.jsonl")) as f:
         log = [json.loads(l) for l in f if l.strip()]
     done = max((r["done"] for r in log if "done" in r), default=0)
@@ -66,7 +70,8 @@ def main():
         sys.exit(f"error: {out_dir} stopped at step {done} of {planned}; continue it with --resume")
     t1 = time.time()
     eval_cmd = ["eval.py", f"--ckpt={ckpt}", f"--split={args.split}", *args.eval_args.split()]
-    subprocess.run([sys.executable, *eval_cmd], cwd=ROOT, check=True)
+    if subprocess.run([sys.executable, *eval_cmd], cwd=ROOT).returncode:
+        sys.exit(f"error: {' '.join(eval_cmd)} failed (its message is above); no row written")
     eval_s = time.time() - t1
     header = next(r for r in log if "config" in r)
     dataset = header["config"]["dataset"]

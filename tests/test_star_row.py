@@ -72,3 +72,21 @@ def test_a_run_that_stopped_early_gets_no_row(row_run):
     assert r.returncode != 0 and "stopped at step 12 of 30" in r.stderr and "--resume" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not os.listdir(results)
+
+
+def test_bad_input_is_one_line_and_writes_nothing(row_run):
+    config, out_dir, results = row_run
+    for flags, says in [(("--no_train",), "no run in"),  # nothing trained yet
+                        (("--resume",), "--resume: no checkpoint")]:
+        r = star_row(config, results, *flags)
+        assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "star_row.py"), "configs/nope.py"], cwd=ROOT,
+                       env=ENV, capture_output=True, text=True)
+    assert r.returncode != 0 and r.stderr.strip() == "error: config configs/nope.py not found (a path from the " \
+        "repo root, e.g. configs/ilm_star_easy.py)"
+    assert star_row(config, results).returncode == 0
+    os.remove(os.path.join(results, os.path.basename(config).removesuffix(".py") + "_seed5.json"))
+    r = star_row(config, results, "--no_train", "--split=bogus")  # eval.py refuses: so does the row
+    assert r.returncode != 0 and r.stderr.strip().splitlines()[-1].endswith("failed (its message is above); no row "
+                                                                          "written") and "Traceback" not in r.stderr
+    assert not os.listdir(results)

@@ -121,6 +121,8 @@ class Dataset:
         self.vocab_size = meta["vocab_size"]
         self.pad = meta.get("pad")
         self.rows = meta["layout"] == "rows"
+        if split not in meta["splits"]:
+            raise NanoError(f"split {split!r}: {data_dir} has {', '.join(meta['splits'])} (its meta.json's splits)")
         if not os.path.exists(self.path):
             raise NanoError(f"{self.path} not found; {hint}")
         nbytes = os.path.getsize(self.path)

@@ -187,6 +187,12 @@ def test_good_data_loads(data_copy):
     assert Dataset(data_copy, "val", 8).n_items == 64 * 34 - 8
 
 
+def test_a_split_the_data_does_not_have_is_named(data_copy):
+    with pytest.raises(NanoError) as e:
+        Dataset(data_copy, "vall", 8)
+    assert str(e.value) == f"split 'vall': {data_copy} has train, val, test (its meta.json's splits)"
+
+
 @pytest.mark.parametrize("name,mutate,regex", CASES, ids=[c[0] for c in CASES])
 def test_bad_data(data_copy, name, mutate, regex):
     mutate(data_copy)

@@ -279,7 +279,7 @@ BAD = {
     "eval.py:batch_size=0": (_with("eval.py", "--batch_size=0"), "batch_size=0 must be >= 1"),
     "eval.py:ckpt=README.md": (lambda W, tmp: ("eval.py", ["--ckpt=README.md"]),
                             "checkpoint README.md is not a checkpoint written by train.py"),
-    "eval.py:split=nope": (_with("eval.py", "--split=nope", lambda W: f"--out_dir={W.root}/ev"), "nope.bin not found"),
+    "eval.py:split=nope": (_with("eval.py", "--split=nope", lambda W: f"--out_dir={W.root}/ev"), "split 'nope': "),
     "eval.py:ref_ckpt=mdlm": (_with("eval.py", lambda W: f"--ref_ckpt={W.mdlm}", "--gen_samples=2", "--max_examples=4",
                                  lambda W: f"--out_dir={W.root}/ev"),
                            "the scorer must be an autoregressive model"),

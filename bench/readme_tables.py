@@ -75,7 +75,7 @@ def train_throughput() -> str:
             xs = sorted(xs, key=lambda x: x["compile"])  # no, then yes
             col = lambda f: " / ".join(f(x) for x in xs)  # noqa: E731
             out.append(" | ".join([
-                f"| {model.upper()}", size, col(lambda x: "yes" if x["compile"] else "no"),
+                f"| {shown(model)}", size, col(lambda x: "yes" if x["compile"] else "no"),
                 col(lambda x: rate(x["steps_per_s"])),
                 col(lambda x: f"{x['tokens_per_s']:,.0f}"), col(lambda x: f"{100 * x['flop_per_s'] / peak:.0f}%"),
                 col(lambda x: f"{x['first_step_s']:.1f}"), col(lambda x: f"{x['peak_rss_MB']:,.0f}"),
@@ -91,7 +91,7 @@ def compare_xlm() -> str:
         for row in load(name)["rows"]:
             ours, theirs = row["ours"], row["theirs"]
             rss = [float(fields(t["raw"])["peak_rss_mb"]) for t in theirs]
-            out.append(f"| {row['model'].upper()} | {row['size']} | {len(ours)} | "
+            out.append(f"| {shown(row['model'])} | {row['size']} | {len(ours)} | "
                        f"{rate(med(o['steps_per_s'] for o in ours))} / {rate(med(t['steps_per_s'] for t in theirs))} | "
                        f"{row['steps_per_s_ratio']:.2f}× | {span([o['first_step_s'] for o in ours], '.1f')} / "
                        f"{span([t['first_step_s'] for t in theirs], '.1f')} | "
@@ -139,7 +139,7 @@ def sample_throughput() -> str:
                 any_b = {bb: x for (_, bb), x in g.items()}  # the cache never changes the tokens: any one
                 right = " / ".join(f"{100 * any_b[b]['seq_acc']:.0f}%" for b in (1, 64))
                 weights += f" ({right} of the timed samples right, batch 1 / 64)"
-            out.append(f"| {model.upper()} | {weights} | {', '.join(setting)} | {cells[0]} | {cells[1]} | `{name}` |")
+            out.append(f"| {shown(model)} | {weights} | {', '.join(setting)} | {cells[0]} | {cells[1]} | `{name}` |")
     out += ["", "Prompts timed per measurement, after one warm-up batch: " +
             "; ".join(f"{n} at batch {b}" for b, n in sorted(timed)) + ". The JSON holds no wall times.", ""]
     return "\n".join(out + sources(FILES["sample_throughput"]))

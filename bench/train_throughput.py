@@ -36,11 +36,11 @@ def matmul_peak(n: int = 2048, reps: int = 10) -> float:
 
 
 def run(model: str, size: str, compile_: bool, steps: int, batch: int, dataset: str, work: str,
-        dtype: str = "float32") -> dict:
+        dtype: str = "float32", root: str = ROOT) -> dict:
     d, l, h = (int(x) for x in size.split("/"))
     out = os.path.join(work, f"{model}_{d}_{l}_{h}_{int(compile_)}_{dtype}")  # scratch: replaced each round
     log_every = max(1, steps // 6)
-    cmd = [sys.executable, os.path.join(ROOT, "train.py"), f"--model={model}", f"--dataset={dataset}",
+    cmd = [sys.executable, os.path.join(root, "train.py"), f"--model={model}", f"--dataset={dataset}",
            f"--out_dir={out}", f"--n_embd={d}", f"--n_layer={l}", f"--n_head={h}", f"--batch_size={batch}",
            f"--max_iters={steps}", f"--log_interval={log_every}", f"--eval_interval={10 ** 9}",
            "--eval_examples=64", "--eval_gen_examples=0", "--eval_batch_size=64", f"--compile={compile_}",

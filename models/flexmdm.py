@@ -123,14 +123,16 @@ class Attention(nn.Module):
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
         self.dropout = c.dropout
 
-    def forward(self, x, cos, sin, attn_mask=None):
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hd)
+    def forward(self, x, cos, sin, attn_mask, slots, B, W):
+        # x (N, C): the batch's real slots, packed; slots (N,): where each sits in the (B, W) batch, flattened
+        C = x.size(1)
+        qkv = x.new_zeros(B * W, 3 * C).index_copy(0, slots, self.qkv(x))  # (B*W, 3C): back in rows for attention
+        q, k, v = qkv.view(B, W, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, W, hd)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        # bidirectional: no causal mask; attn_mask (B, 1, 1, T) hides the positions after a row's END slot
+        # bidirectional: no causal mask; attn_mask (B, 1, 1, W) hides the positions after a row's END slot
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
+        return self.proj(y.transpose(1, 2).reshape(B * W, C).index_select(0, slots))  # (N, C)
 
 
 class Block(nn.Module):
@@ -144,9 +146,10 @@ class Block(nn.Module):
         # adaLN-Zero (DiT): the time embedding sets a shift, scale and gate per sublayer; zero at init
         self.ada = nn.Linear(c.n_embd, 6 * c.n_embd)
 
-    def forward(self, x, cos, sin, attn_mask, cond):
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond)[:, None].chunk(6, dim=-1)  # 6 x (B, 1, C)
-        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask)
+    def forward(self, x, cos, sin, attn_mask, slots, B, W, cond):
+        # one modulation per row (B, 6C), then each slot takes its row's: 6 x (N, C); x (N, C)
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).index_select(0, slots // W).chunk(6, dim=-1)
+        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask, slots, B, W)
         return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
 
 
@@ -231,8 +234,10 @@ class Model(nn.Module):
             nn.init.zeros_(m.bias)
 
     def trunk(self, x: torch.Tensor, n_real: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x (B, W) ids, n_real (B,) slots per row up to its END slot, t (B,) times -> hidden (B, W, C)."""
-        W = x.size(1)
+        """x (B, W) ids, n_real (B,) slots per row up to its END slot, t (B,) times -> hidden (B, W, C),
+        zero at padding. Unpadded: all but attention runs on the real slots only, packed as (N, C), so padding
+        costs no matmul (rows differ in length: up to 30% of a star_medium batch is padding)."""
+        B, W = x.shape
         if W > self.cos.size(0):  # a longer row than the tables hold: extend them
             self.cos, self.sin = (a.to(x.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
         cos, sin = self.cos[None, None, :W], self.sin[None, None, :W]  # (1, 1, W, hd/2)
@@ -245,10 +250,13 @@ class Model(nn.Module):
         if self.wpe is not None:
             h = h + self.wpe(torch.arange(W, device=x.device))[None]
         h = self.drop(h)
+        slots = keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of each real slot in (B*W)
+        h = h.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         for block in self.blocks:
-            h = block(h, cos, sin, attn_mask, cond)
-        shift, scale = self.final_ada(cond)[:, None].chunk(2, dim=-1)
-        return self.norm(h) * (1 + scale) + shift
+            h = block(h, cos, sin, attn_mask, slots, B, W, cond)
+        shift, scale = self.final_ada(cond).index_select(0, slots // W).chunk(2, dim=-1)  # 2 x (N, C)
+        h = self.norm(h) * (1 + scale) + shift
+        return h.new_zeros(B * W, h.size(1)).index_copy(0, slots, h).view(B, W, -1)  # (B, W, C)
 
     def token_logits(self, h: torch.Tensor) -> torch.Tensor:
         """h (..., C) hidden states of masks -> logits (..., V) in float32; -inf for mask, pad, END (and bos)."""

@@ -107,14 +107,16 @@ class Attention(nn.Module):
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
         self.dropout = c.dropout
 
-    def forward(self, x, cos, sin, attn_mask=None):
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hd)
+    def forward(self, x, cos, sin, attn_mask, slots, B, W):
+        # x (N, C): the batch's real positions, packed; slots (N,): where each sits in the (B, W) batch, flattened
+        C = x.size(1)
+        qkv = x.new_zeros(B * W, 3 * C).index_copy(0, slots, self.qkv(x))  # (B*W, 3C): back in rows for attention
+        q, k, v = qkv.view(B, W, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, W, hd)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        # bidirectional: no causal mask; attn_mask (B, 1, 1, T) hides the positions after a row's canvas
+        # bidirectional: no causal mask; attn_mask (B, 1, 1, W) hides the positions after a row's canvas
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
+        return self.proj(y.transpose(1, 2).reshape(B * W, C).index_select(0, slots))  # (N, C)
 
 
 class Block(nn.Module):
@@ -128,12 +130,13 @@ class Block(nn.Module):
         # adaLN-Zero (DiT): the time embedding sets a shift, scale and gate per sublayer; zero at init
         self.ada = nn.Linear(c.n_embd, 6 * c.n_embd) if c.time_cond else None
 
-    def forward(self, x, cos, sin, attn_mask=None, cond=None):
-        if cond is None:  # pre-norm residual blocks, as in arlm.py
-            x = x + self.attn(self.norm1(x), cos, sin, attn_mask)
+    def forward(self, x, cos, sin, attn_mask, slots, B, W, cond=None):
+        if cond is None:  # pre-norm residual blocks, as in arlm.py; x (N, C)
+            x = x + self.attn(self.norm1(x), cos, sin, attn_mask, slots, B, W)
             return x + self.mlp(self.norm2(x))
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond)[:, None].chunk(6, dim=-1)  # 6 x (B, 1, C)
-        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask)
+        # one modulation per row (B, 6C), then each position takes its row's: 6 x (N, C)
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).index_select(0, slots // W).chunk(6, dim=-1)
+        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask, slots, B, W)
         return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
 
 
@@ -200,8 +203,10 @@ class Model(nn.Module):
         return -torch.log1p(-(1 - self.config.schedule_eps) * t)  # total noise: 1 - exp(-sigma) = (1-eps) t
 
     def trunk(self, idx, keep=None, t=None):
-        """idx (B, W) ids, keep (B, W) False after a row's canvas (or None), t (B,) times -> hidden (B, W, C)."""
-        W = idx.size(1)
+        """idx (B, W) ids, keep (B, W) False after a row's canvas (or None), t (B,) times -> hidden (B, W, C),
+        zero after a row's canvas. Unpadded: all but attention runs on the real positions only, packed as
+        (N, C), so padding costs no matmul (prompts differ in length: 21% of a star_medium batch is padding)."""
+        B, W = idx.shape
         if W > self.cos.size(0):  # a longer canvas than training saw: extend the rotary tables
             self.cos, self.sin = (a.to(idx.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
         cos, sin = self.cos[None, None, :W], self.sin[None, None, :W]  # (1, 1, W, hd/2)
@@ -213,13 +218,15 @@ class Model(nn.Module):
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(W, device=idx.device))[None]
         x = self.drop(x)
+        slots = keep.reshape(-1).nonzero().squeeze(1) if keep is not None else torch.arange(B * W, device=x.device)
+        x = x.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         for block in self.blocks:
-            x = block(x, cos, sin, attn_mask, cond)
+            x = block(x, cos, sin, attn_mask, slots, B, W, cond)
         x = self.norm(x)
         if cond is not None:
-            shift, scale = self.final_ada(cond)[:, None].chunk(2, dim=-1)
+            shift, scale = self.final_ada(cond).index_select(0, slots // W).chunk(2, dim=-1)  # 2 x (N, C)
             x = x * (1 + scale) + shift
-        return x
+        return x.new_zeros(B * W, x.size(1)).index_copy(0, slots, x).view(B, W, -1)  # (B, W, C)
 
     def canvas_logits(self, xt, cidx, keep=None, t=None) -> torch.Tensor:
         """xt (B, W), cidx (B, L) canvas columns -> logits (B, L, V) in float32, the mask logit at -inf (SUBS:

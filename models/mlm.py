@@ -87,14 +87,16 @@ class Attention(nn.Module):
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
         self.dropout = c.dropout
 
-    def forward(self, x, cos, sin, attn_mask=None):
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, hd)
+    def forward(self, x, cos, sin, attn_mask, slots, B, W):
+        # x (N, C): the batch's real positions, packed; slots (N,): where each sits in the (B, W) batch, flattened
+        C = x.size(1)
+        qkv = x.new_zeros(B * W, 3 * C).index_copy(0, slots, self.qkv(x))  # (B*W, 3C): back in rows for attention
+        q, k, v = qkv.view(B, W, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, W, hd)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        # bidirectional: no causal mask; attn_mask (B, 1, 1, T) hides the positions after a row's canvas
+        # bidirectional: no causal mask; attn_mask (B, 1, 1, W) hides the positions after a row's canvas
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+                                           dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
+        return self.proj(y.transpose(1, 2).reshape(B * W, C).index_select(0, slots))  # (N, C)
 
 
 class Block(nn.Module):
@@ -106,8 +108,8 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd, bias=False), nn.GELU(),
                                  nn.Linear(4 * c.n_embd, c.n_embd, bias=False), nn.Dropout(c.dropout))
 
-    def forward(self, x, cos, sin, attn_mask=None):
-        x = x + self.attn(self.norm1(x), cos, sin, attn_mask)  # pre-norm residual blocks
+    def forward(self, x, cos, sin, attn_mask, slots, B, W):
+        x = x + self.attn(self.norm1(x), cos, sin, attn_mask, slots, B, W)  # pre-norm residual blocks, x (N, C)
         return x + self.mlp(self.norm2(x))
 
 
@@ -148,8 +150,10 @@ class Model(nn.Module):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
     def trunk(self, idx, keep=None):
-        """idx (B, W) ids, keep (B, W) False after a row's canvas (or None) -> hidden states (B, W, C)."""
-        W = idx.size(1)
+        """idx (B, W) ids, keep (B, W) False after a row's canvas (or None) -> hidden states (B, W, C), zero
+        after a row's canvas. Unpadded: all but attention runs on the real positions only, packed as (N, C), so
+        padding costs no matmul (prompts differ in length: 21% of a star_medium batch is padding)."""
+        B, W = idx.shape
         if W > self.cos.size(0):  # a longer canvas than training saw: extend the rotary tables
             self.cos, self.sin = (a.to(idx.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
         cos, sin = self.cos[None, None, :W], self.sin[None, None, :W]  # (1, 1, W, hd/2)
@@ -160,9 +164,12 @@ class Model(nn.Module):
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(W, device=idx.device))[None]
         x = self.drop(x)
+        slots = keep.reshape(-1).nonzero().squeeze(1) if keep is not None else torch.arange(B * W, device=x.device)
+        x = x.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         for block in self.blocks:
-            x = block(x, cos, sin, attn_mask)
-        return self.norm(x)
+            x = block(x, cos, sin, attn_mask, slots, B, W)
+        x = self.norm(x)
+        return x.new_zeros(B * W, x.size(1)).index_copy(0, slots, x).view(B, W, -1)  # (B, W, C)
 
     def canvas_logits(self, xt, cidx, keep=None) -> torch.Tensor:
         """xt (B, W), cidx (B, L) canvas columns -> logits (B, L, V) in float32; the mask token is never a

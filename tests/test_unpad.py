@@ -1,0 +1,58 @@
+"""The unpadded trunks (ILM, MDLM, MLM, FlexMDM, Edit Flows run everything but attention on the real positions
+only, packed): a row's hidden states are the same alone as in a batch of longer rows, padding comes out as
+zeros, and what the padding holds changes nothing."""
+import importlib
+
+import pytest
+import torch
+
+from rows import small_model
+
+N_REAL = [7, 12, 9]  # real positions of three rows; the batch is padded to 12
+W = max(N_REAL)
+
+
+def batch():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(4, 24, (len(N_REAL), W), generator=g)
+    keep = torch.arange(W)[None, :] < torch.tensor(N_REAL)[:, None]  # (B, W)
+    return x.masked_fill(~keep, 0), keep  # padding holds id 0
+
+
+# each model's trunk(ids, real-positions, times) through its own signature
+def run_ilm(m, x, keep, t):
+    return m.trunk(x, keep.sum(1))
+
+
+def run_mdlm(m, x, keep, t):
+    return m.trunk(x, None if bool(keep.all()) else keep, t)
+
+
+def run_mlm(m, x, keep, t):
+    return m.trunk(x, None if bool(keep.all()) else keep)
+
+
+def run_timed(m, x, keep, t):  # flexmdm, editflow
+    return m.trunk(x, keep.sum(1), t)
+
+
+CASES = [("ilm", {}, run_ilm), ("mdlm", {}, run_mdlm), ("mdlm", {"time_cond": True}, run_mdlm),
+         ("mlm", {}, run_mlm), ("flexmdm", {}, run_timed), ("editflow", {}, run_timed)]
+
+
+@pytest.mark.parametrize("name,kw,run", CASES, ids=[f"{c[0]}{'_time' if c[1] else ''}" for c in CASES])
+def test_padding_is_invisible(name, kw, run):
+    m = small_model(importlib.import_module(f"models.{name}"), **kw)
+    with torch.no_grad():
+        for p in m.parameters():  # off the zero-initialised gates, so every path carries signal
+            p.add_(0.05 * torch.randn_like(p))
+    x, keep = batch()
+    t = torch.tensor([0.3, 0.6, 0.9])
+    h = run(m, x, keep, t)  # (B, W, C)
+    assert h.shape[:2] == x.shape
+    assert torch.equal(h[~keep], torch.zeros_like(h[~keep]))  # padding comes out as zeros
+    for i, n in enumerate(N_REAL):  # each row alone, unpadded, gives its hidden states in the batch
+        alone = run(m, x[i:i + 1, :n], keep[i:i + 1, :n], t[i:i + 1])
+        assert torch.allclose(h[i, :n], alone[0], atol=1e-5), (name, i)
+    h_other_ids = run(m, x.masked_fill(~keep, 5), keep, t)  # what the padding holds changes nothing
+    assert torch.equal(h, h_other_ids)

@@ -23,6 +23,7 @@ FILES = {  # table -> the results files it is made from, in row order
     "compare_xlm_sample": ["compare_xlm_sample.json"],
     "sample_throughput": ["sample_throughput.json", "sample_throughput_ilm_easy99.json",
                           "sample_throughput_ilm_easy100.json", "sample_throughput_bd3lm.json"],
+    "train_ab": sorted(f for f in os.listdir(RESULTS) if f.startswith("train_ab_") and f.endswith(".json")),
 }
 med = statistics.median
 
@@ -178,9 +179,23 @@ def shakespeare_char() -> str:
     return "\n".join(out)
 
 
+def train_ab() -> str:
+    out = ["| model | data | size | steps/s base / ours | ratio | base commit | load at the end | JSON |",
+           "|---|---|---|---|---|---|---|---|"]
+    for name in FILES["train_ab"]:
+        r = load(name)
+        for row in r["rows"]:
+            out.append(f"| {shown(row['model'])} | {r['dataset']} | {row['size']} | "
+                       f"{med(row['base_steps_per_s']):.2f} / {med(row['ours_steps_per_s']):.2f} | "
+                       f"{row['ratio']:.2f}× | `{r['base'][:7]}` | {r['machine']['load_avg_at_end'][0]} | `{name}` |")
+    out += ["", "Steps/s: medians over each side's rounds, each round one train.py process of 30 steps at batch 64, "
+            "the two sides in turn.", ""]
+    return "\n".join(out + sources(FILES["train_ab"]))
+
+
 TABLES = {"train_throughput": train_throughput, "compare_xlm": compare_xlm,
           "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput,
-          "shakespeare_char": shakespeare_char}
+          "shakespeare_char": shakespeare_char, "train_ab": train_ab}
 
 
 def markers(name: str) -> tuple[str, str]:

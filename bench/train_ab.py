@@ -66,7 +66,7 @@ def main():
             print(f"{model:8} {size:>9} | {b:12.2f} | {o:12.2f} | {o / b:.2f}x", flush=True)
     out = args.out or os.path.join(ROOT, "bench", "results", f"train_ab_{args.dataset.replace('/', '_')}.json")
     with open(out, "w") as f:
-        json.dump({"command": "python " + " ".join(sys.argv), "base": base, "ours": head + (" + uncommitted changes" if dirty else ""),
+        json.dump({"command": " ".join(sys.argv), "base": base, "ours": head + (" + uncommitted changes" if dirty else ""),
                    "dataset": args.dataset, "steps": args.steps, "batch_size": args.batch_size,
                    "threads_env": os.environ.get("OMP_NUM_THREADS"),
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

@@ -140,14 +140,18 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, attn_mask, slots, B, W):
         # x (N, C): the batch's real slots, packed; slots (N,): where each sits in the (B, W) batch, flattened
+        # (None: the batch has no padding)
         C = x.size(1)
-        qkv = x.new_zeros(B * W, 3 * C).index_copy(0, slots, self.qkv(x))  # (B*W, 3C): back in rows for attention
+        qkv = self.qkv(x)  # (N, 3C)
+        if slots is not None:  # back in rows for attention (slots None: no padding, N = B*W already in rows)
+            qkv = qkv.new_zeros(B * W, 3 * C).index_copy(0, slots, qkv)  # (B*W, 3C)
         q, k, v = qkv.view(B, W, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, W, hd)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         # bidirectional: no causal mask; attn_mask (B, 1, 1, W) hides the unused slots after a row
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
-        return self.proj(y.transpose(1, 2).reshape(B * W, C).index_select(0, slots))  # (N, C)
+        y = y.transpose(1, 2).reshape(B * W, C)
+        return self.proj(y if slots is None else y.index_select(0, slots))  # (N, C)
 
 
 class Block(nn.Module):
@@ -162,8 +166,9 @@ class Block(nn.Module):
         self.ada = nn.Linear(c.n_embd, 6 * c.n_embd)
 
     def forward(self, x, cos, sin, attn_mask, slots, B, W, cond):
-        # one modulation per row (B, 6C), then each slot takes its row's: 6 x (N, C); x (N, C)
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).index_select(0, slots // W).chunk(6, dim=-1)
+        mod = self.ada(cond)  # (B, 6C): one modulation per row, then each slot takes its row's; x (N, C)
+        mod = mod.repeat_interleave(W, 0) if slots is None else mod.index_select(0, slots // W)  # (N, 6C)
+        shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
         x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask, slots, B, W)
         return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
 
@@ -274,13 +279,17 @@ class Model(nn.Module):
         if self.wpe is not None:
             h = h + self.wpe(torch.arange(W, device=x.device))[None]
         h = self.drop(h)
-        slots = keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of each real slot in (B*W)
-        h = h.reshape(B * W, -1).index_select(0, slots)  # (N, C)
+        slots = None if attn_mask is None else keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of real slots
+        h = h.reshape(B * W, -1) if slots is None else h.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         for block in self.blocks:
             h = block(h, cos, sin, attn_mask, slots, B, W, cond)
-        shift, scale = self.final_ada(cond).index_select(0, slots // W).chunk(2, dim=-1)  # 2 x (N, C)
+        mod = self.final_ada(cond)  # (B, 2C)
+        mod = mod.repeat_interleave(W, 0) if slots is None else mod.index_select(0, slots // W)  # (N, 2C)
+        shift, scale = mod.chunk(2, dim=-1)
         h = self.norm(h) * (1 + scale) + shift
-        return h.new_zeros(B * W, h.size(1)).index_copy(0, slots, h).view(B, W, -1)  # (B, W, C)
+        if slots is None:  # no padding
+            return h.view(B, W, -1)
+        return h.new_zeros(B * W, h.size(1)).index_copy(0, slots, h).view(B, W, -1)  # (B, W, C), zero at padding
 
 
     def rates(self, h: torch.Tensor, is_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

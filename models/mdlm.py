@@ -109,14 +109,18 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, attn_mask, slots, B, W):
         # x (N, C): the batch's real positions, packed; slots (N,): where each sits in the (B, W) batch, flattened
+        # (None: the batch has no padding)
         C = x.size(1)
-        qkv = x.new_zeros(B * W, 3 * C).index_copy(0, slots, self.qkv(x))  # (B*W, 3C): back in rows for attention
+        qkv = self.qkv(x)  # (N, 3C)
+        if slots is not None:  # back in rows for attention (slots None: no padding, N = B*W already in rows)
+            qkv = qkv.new_zeros(B * W, 3 * C).index_copy(0, slots, qkv)  # (B*W, 3C)
         q, k, v = qkv.view(B, W, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, W, hd)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         # bidirectional: no causal mask; attn_mask (B, 1, 1, W) hides the positions after a row's canvas
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
-        return self.proj(y.transpose(1, 2).reshape(B * W, C).index_select(0, slots))  # (N, C)
+        y = y.transpose(1, 2).reshape(B * W, C)
+        return self.proj(y if slots is None else y.index_select(0, slots))  # (N, C)
 
 
 class Block(nn.Module):
@@ -134,8 +138,9 @@ class Block(nn.Module):
         if cond is None:  # pre-norm residual blocks, as in arlm.py; x (N, C)
             x = x + self.attn(self.norm1(x), cos, sin, attn_mask, slots, B, W)
             return x + self.mlp(self.norm2(x))
-        # one modulation per row (B, 6C), then each position takes its row's: 6 x (N, C)
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(cond).index_select(0, slots // W).chunk(6, dim=-1)
+        mod = self.ada(cond)  # (B, 6C): one modulation per row, then each position takes its row's
+        mod = mod.repeat_interleave(W, 0) if slots is None else mod.index_select(0, slots // W)  # (N, 6C)
+        shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
         x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask, slots, B, W)
         return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
 
@@ -218,15 +223,19 @@ class Model(nn.Module):
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(W, device=idx.device))[None]
         x = self.drop(x)
-        slots = keep.reshape(-1).nonzero().squeeze(1) if keep is not None else torch.arange(B * W, device=x.device)
-        x = x.reshape(B * W, -1).index_select(0, slots)  # (N, C)
+        slots = None if keep is None else keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of each real one
+        x = x.reshape(B * W, -1) if slots is None else x.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         for block in self.blocks:
             x = block(x, cos, sin, attn_mask, slots, B, W, cond)
         x = self.norm(x)
         if cond is not None:
-            shift, scale = self.final_ada(cond).index_select(0, slots // W).chunk(2, dim=-1)  # 2 x (N, C)
+            mod = self.final_ada(cond)  # (B, 2C)
+            mod = mod.repeat_interleave(W, 0) if slots is None else mod.index_select(0, slots // W)  # (N, 2C)
+            shift, scale = mod.chunk(2, dim=-1)
             x = x * (1 + scale) + shift
-        return x.new_zeros(B * W, x.size(1)).index_copy(0, slots, x).view(B, W, -1)  # (B, W, C)
+        if slots is None:  # no padding
+            return x.view(B, W, -1)
+        return x.new_zeros(B * W, x.size(1)).index_copy(0, slots, x).view(B, W, -1)  # (B, W, C), zero at padding
 
     def canvas_logits(self, xt, cidx, keep=None, t=None) -> torch.Tensor:
         """xt (B, W), cidx (B, L) canvas columns -> logits (B, L, V) in float32, the mask logit at -inf (SUBS:

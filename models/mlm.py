@@ -89,14 +89,18 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, attn_mask, slots, B, W):
         # x (N, C): the batch's real positions, packed; slots (N,): where each sits in the (B, W) batch, flattened
+        # (None: the batch has no padding)
         C = x.size(1)
-        qkv = x.new_zeros(B * W, 3 * C).index_copy(0, slots, self.qkv(x))  # (B*W, 3C): back in rows for attention
+        qkv = self.qkv(x)  # (N, 3C)
+        if slots is not None:  # back in rows for attention (slots None: no padding, N = B*W already in rows)
+            qkv = qkv.new_zeros(B * W, 3 * C).index_copy(0, slots, qkv)  # (B*W, 3C)
         q, k, v = qkv.view(B, W, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, W, hd)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
         # bidirectional: no causal mask; attn_mask (B, 1, 1, W) hides the positions after a row's canvas
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
-        return self.proj(y.transpose(1, 2).reshape(B * W, C).index_select(0, slots))  # (N, C)
+        y = y.transpose(1, 2).reshape(B * W, C)
+        return self.proj(y if slots is None else y.index_select(0, slots))  # (N, C)
 
 
 class Block(nn.Module):
@@ -164,12 +168,14 @@ class Model(nn.Module):
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(W, device=idx.device))[None]
         x = self.drop(x)
-        slots = keep.reshape(-1).nonzero().squeeze(1) if keep is not None else torch.arange(B * W, device=x.device)
-        x = x.reshape(B * W, -1).index_select(0, slots)  # (N, C)
+        slots = None if keep is None else keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of each real one
+        x = x.reshape(B * W, -1) if slots is None else x.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         for block in self.blocks:
             x = block(x, cos, sin, attn_mask, slots, B, W)
         x = self.norm(x)
-        return x.new_zeros(B * W, x.size(1)).index_copy(0, slots, x).view(B, W, -1)  # (B, W, C)
+        if slots is None:  # no padding
+            return x.view(B, W, -1)
+        return x.new_zeros(B * W, x.size(1)).index_copy(0, slots, x).view(B, W, -1)  # (B, W, C), zero at padding
 
     def canvas_logits(self, xt, cidx, keep=None) -> torch.Tensor:
         """xt (B, W), cidx (B, L) canvas columns -> logits (B, L, V) in float32; the mask token is never a

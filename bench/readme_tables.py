@@ -190,7 +190,7 @@ def train_ab() -> str:
                        f"{row['ratio']:.2f}× | `{r['base'][:7]}` | {r['machine']['load_avg_at_end'][0]} | `{name}` |")
     out += ["", "Steps/s: medians over each side's rounds, each round one train.py process of 30 steps at batch 64, "
             "the two sides in turn.", ""]
-    return "\n".join(out + sources(FILES["train_ab"]))
+    return "\n".join(out + sources(FILES["train_ab"])).rstrip("\n")
 
 
 TABLES = {"train_throughput": train_throughput, "compare_xlm": compare_xlm,

@@ -136,7 +136,7 @@ class Attention(nn.Module):
     def forward(self, x, cos, sin, attn_mask, cache=None):
         B, T, C = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head)  # (B, T, 3, H, hd)
-        # q and k rotated in one go, before the transpose to heads (1.3x faster than on the transposed views)
+        # q and k rotated in one go, before the transpose to heads (faster than rotating the transposed views)
         q, k = rotate(qkv[:, :, :2], cos, sin).permute(2, 0, 3, 1, 4)  # 2 x (B, H, T, hd)
         v = qkv[:, :, 2].transpose(1, 2)  # (B, H, T, hd)
         if cache is not None:  # sampling: these columns go at [start, start + T) of the cache, after what it holds

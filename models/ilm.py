@@ -102,7 +102,7 @@ class Attention(nn.Module):
         (N, C), B, W = x.shape, attn_mask.size(0), attn_mask.size(-1)
         qkv = x.new_zeros(B * W, 3 * C).index_copy(0, slots, self.qkv(x))  # (B*W, 3C): back on the canvas
         qkv = qkv.view(B, W, 3, self.n_head, C // self.n_head)  # (B, W, 3, H, hd)
-        # q and k rotated in one go, before the transpose to heads (1.3x faster than on the transposed views)
+        # q and k rotated in one go, before the transpose to heads (faster than rotating the transposed views)
         q, k = rotate(qkv[:, :, :2], cos, sin).permute(2, 0, 3, 1, 4)  # 2 x (B, H, W, hd)
         v = qkv[:, :, 2].transpose(1, 2)  # (B, H, W, hd)
         # bidirectional: every slot sees every real slot; padding is masked out as a key

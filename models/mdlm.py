@@ -115,7 +115,7 @@ class Attention(nn.Module):
         if slots is not None:  # back in rows for attention (slots None: no padding, N = B*W already in rows)
             qkv = qkv.new_zeros(B * W, 3 * C).index_copy(0, slots, qkv)  # (B*W, 3C)
         qkv = qkv.view(B, W, 3, self.n_head, C // self.n_head)  # (B, W, 3, H, hd)
-        # q and k rotated in one go, before the transpose to heads (1.3x faster than on the transposed views)
+        # q and k rotated in one go, before the transpose to heads (faster than rotating the transposed views)
         q, k = rotate(qkv[:, :, :2], cos, sin).permute(2, 0, 3, 1, 4)  # 2 x (B, H, W, hd)
         v = qkv[:, :, 2].transpose(1, 2)  # (B, H, W, hd)
         # bidirectional: no causal mask; attn_mask (B, 1, 1, W) hides the positions after a row's canvas

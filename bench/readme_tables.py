@@ -23,7 +23,8 @@ FILES = {  # table -> the results files it is made from, in row order
     "compare_xlm_sample": ["compare_xlm_sample.json"],
     "sample_throughput": ["sample_throughput.json", "sample_throughput_ilm_easy99.json",
                           "sample_throughput_ilm_easy100.json", "sample_throughput_bd3lm.json"],
-    "train_ab": sorted(f for f in os.listdir(RESULTS) if f.startswith("train_ab_") and f.endswith(".json")),
+    "train_ab": sorted((f for f in os.listdir(RESULTS) if f.startswith("train_ab_") and f.endswith(".json")),
+                       key=lambda f: [w in f for w in ("hard", "medium", "easy")]),  # easy, medium, hard
 }
 med = statistics.median
 

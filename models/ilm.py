@@ -97,8 +97,9 @@ class Attention(nn.Module):
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
         self.dropout = c.dropout
 
-    def forward(self, x, cos, sin, attn_mask, slots):
-        # x (N, C): the batch's real slots, packed; slots (N,): where each sits in the (B, W) canvas, flattened
+    def forward(self, x, cos, sin, attn_mask, slots, out=None):
+        # x (N, C): the batch's real slots, packed; slots (N,): where each sits in the (B, W) canvas, flattened;
+        # out (M,): the slots whose outputs are wanted (None: all N)
         (N, C), B, W = x.shape, attn_mask.size(0), attn_mask.size(-1)
         qkv = x.new_zeros(B * W, 3 * C).index_copy(0, slots, self.qkv(x))  # (B*W, 3C): back on the canvas
         qkv = qkv.view(B, W, 3, self.n_head, C // self.n_head)  # (B, W, 3, H, hd)
@@ -108,7 +109,7 @@ class Attention(nn.Module):
         # bidirectional: every slot sees every real slot; padding is masked out as a key
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
-        return self.proj(y.transpose(1, 2).reshape(B * W, C).index_select(0, slots))  # (N, C)
+        return self.proj(y.transpose(1, 2).reshape(B * W, C).index_select(0, slots if out is None else slots[out]))
 
 
 class Block(nn.Module):
@@ -120,8 +121,9 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd, bias=False), nn.GELU(),
                                  nn.Linear(4 * c.n_embd, c.n_embd, bias=False), nn.Dropout(c.dropout))
 
-    def forward(self, x, cos, sin, attn_mask, slots):
-        x = x + self.attn(self.norm1(x), cos, sin, attn_mask, slots)  # pre-norm residual blocks, x (N, C)
+    def forward(self, x, cos, sin, attn_mask, slots, out=None):
+        # pre-norm residual blocks, x (N, C) -> (N, C), or (M, C): only the out slots (all slots are still keys)
+        x = (x if out is None else x[out]) + self.attn(self.norm1(x), cos, sin, attn_mask, slots, out)
         return x + self.mlp(self.norm2(x))
 
 
@@ -184,21 +186,27 @@ class Model(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def trunk(self, x: torch.Tensor, n_real: torch.Tensor) -> torch.Tensor:
-        """x (B, W) slot ids, n_real (B,) real slots per row (the rest is padding) -> hidden states (B, W, C),
-        zero at padding. Unpadded: all but attention runs on the N real slots only, packed as (N, C), so padding
-        costs no matmul (the linear layers are most of a step): rows differ in length (ILM drops a random number
-        of tokens from each), and padding is 11% (star_easy) to 29% (star_medium) of a batch's slots."""
+    def trunk(self, x: torch.Tensor, n_real: torch.Tensor, first_gap: torch.Tensor) -> torch.Tensor:
+        """x (B, W) slot ids, n_real (B,) real slots per row (the rest is padding), first_gap (B,) the SEP slot
+        -> hidden states (B, W, C) at CLS and the gaps (SEP and after), zero elsewhere. Two savings, the same
+        numbers: (1) unpadded, all but attention runs on the N real slots only, packed as (N, C), so padding
+        costs no matmul (rows differ in length, as ILM drops a random number of tokens from each: 11% of a
+        star_easy batch's slots, 29% of star_medium's); (2) the last block runs its attention output and MLP
+        only at the slots that are read (CLS for the stop head, the gaps for insertions), not at the prompt:
+        on star graphs the prompt is most of a row."""
         B, W = x.shape
         cos, sin = self.cos[None, :W, None, None], self.sin[None, :W, None, None]  # (1, W, 1, 1, hd/2): slot s at s
-        key_ok = torch.arange(W, device=x.device)[None, :] < n_real[:, None]  # (B, W)
+        s = torch.arange(W, device=x.device)[None, :]
+        key_ok = s < n_real[:, None]  # (B, W)
         attn_mask = key_ok[:, None, None, :]  # (B, 1, 1, W): no causal mask, padding hidden as a key
         slots = key_ok.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of each real slot in (B*W)
+        read = ((s == 0) | (s >= first_gap[:, None])).reshape(-1)[slots]  # (N,) CLS and the gaps
+        out = read.nonzero().squeeze(1)  # (M,) their rows in the packed (N, C)
         h = self.drop(self.wte(x.reshape(-1).index_select(0, slots)))  # (N, C)
-        for block in self.blocks:
-            h = block(h, cos, sin, attn_mask, slots)
-        h = self.norm(h)
-        return h.new_zeros(B * W, h.size(1)).index_copy(0, slots, h).view(B, W, -1)  # (B, W, C)
+        for i, block in enumerate(self.blocks):
+            h = block(h, cos, sin, attn_mask, slots, out if i == len(self.blocks) - 1 else None)
+        h = self.norm(h)  # (M, C)
+        return h.new_zeros(B * W, h.size(1)).index_copy(0, slots[out], h).view(B, W, -1)  # (B, W, C)
 
     def insertion_logits(self, h: torch.Tensor, first_gap: torch.Tensor, n_real: torch.Tensor) -> torch.Tensor:
         """h (B, W, C) -> logits (B, W, V') of inserting token v after slot s, -inf where illegal: the gaps
@@ -258,7 +266,7 @@ class Model(nn.Module):
     def forward(self, batch: dict):
         x, gap, tok, weight = batch["x"], batch["gap"], batch["tok"], batch["weight"]
         B, W = x.shape
-        h = self.trunk(x, batch["n_real"])  # (B, W, C)
+        h = self.trunk(x, batch["n_real"], batch["first_gap"])  # (B, W, C)
         logits = self.insertion_logits(h, batch["first_gap"], batch["n_real"])  # (B, W, V')
         V = logits.size(-1)
         # one softmax over all legal (gap, token) pairs: log p(s, v) = logit - logZ
@@ -337,7 +345,7 @@ class Model(nn.Module):
         for t in range(max_new_tokens + 1):  # t = tokens inserted so far, the same in every active row
             n_real = first + 1 + t  # (b,)
             if t < max_new_tokens:
-                h = self.trunk(x[:, :top + 1 + t], n_real)  # (b, w, C)
+                h = self.trunk(x[:, :top + 1 + t], n_real, first)  # (b, w, C)
                 done = torch.sigmoid(self.stop_head(h[:, 0]).squeeze(-1).float()) >= c.stop_threshold  # (b,)
             else:
                 done = torch.ones_like(rows, dtype=torch.bool)  # the length limit

@@ -143,7 +143,7 @@ def test_loss_matches_dense_reference(medium):
     model = star_model(data.meta)
     batch = model.collate(tokens, prompt_lens, torch.Generator().manual_seed(1))
     loss, metrics = model(batch)
-    h = model.trunk(batch['x'], batch['n_real'])
+    h = model.trunk(batch['x'], batch['n_real'], batch['first_gap'])
     logits = model.insertion_logits(h, batch['first_gap'], batch['n_real']).double()  # (B, W, V)
     logp = logits.flatten(1).log_softmax(-1)
     q = dense_target(batch, model.n_vocab).flatten(1)
@@ -169,7 +169,7 @@ def enumerate_row(model: Model, prompt: list[int], target: list[int]) -> dict:
             seq = [model.cls_id, *prompt, model.sep_id] + [target[j] for j in sorted(kept)]
             x, n_real = torch.tensor([seq]), torch.tensor([len(seq)])
             with torch.no_grad():
-                h = model.trunk(x, n_real)
+                h = model.trunk(x, n_real, torch.tensor([first]))
                 logits = model.insertion_logits(h, torch.tensor([first]), n_real)[0].double()  # (W, V)
                 s = model.stop_head(h[:, 0]).squeeze().double()
             states[kept] = (F.logsigmoid(s), F.logsigmoid(-s), logits.flatten().log_softmax(-1).view_as(logits))

@@ -20,8 +20,8 @@ def batch():
 
 
 # each model's trunk(ids, real-positions, times) through its own signature
-def run_ilm(m, x, keep, t):
-    return m.trunk(x, keep.sum(1))
+def run_ilm(m, x, keep, t):  # every slot a gap (first_gap 0): every output read
+    return m.trunk(x, keep.sum(1), torch.zeros(len(x), dtype=torch.long))
 
 
 def run_mdlm(m, x, keep, t):
@@ -56,3 +56,18 @@ def test_padding_is_invisible(name, kw, run):
         assert torch.allclose(h[i, :n], alone[0], atol=1e-5), (name, i)
     h_other_ids = run(m, x.masked_fill(~keep, 5), keep, t)  # what the padding holds changes nothing
     assert torch.equal(h, h_other_ids)
+
+
+def test_ilm_last_block_runs_only_where_outputs_are_read():
+    """ILM's trunk computes the last block's outputs at CLS and the gaps only: there they equal the full
+    computation's (every slot read), elsewhere (the prompt) they are zero."""
+    m = small_model(importlib.import_module("models.ilm"))
+    x, keep = batch()
+    first_gap = torch.tensor([3, 5, 2])
+    full = m.trunk(x, keep.sum(1), torch.zeros(3, dtype=torch.long))
+    part = m.trunk(x, keep.sum(1), first_gap)
+    s = torch.arange(W)[None, :]
+    read = keep & ((s == 0) | (s >= first_gap[:, None]))
+    assert torch.allclose(part[read], full[read], atol=1e-5)
+    assert torch.equal(part[~read], torch.zeros_like(part[~read]))
+    assert 0 < int(read.sum()) < int(keep.sum())  # the case is not trivial

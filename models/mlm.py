@@ -87,9 +87,9 @@ class Attention(nn.Module):
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
         self.dropout = c.dropout
 
-    def forward(self, x, cos, sin, attn_mask, slots, B, W):
+    def forward(self, x, cos, sin, attn_mask, slots, B, W, at=None):
         # x (N, C): the batch's real positions, packed; slots (N,): where each sits in the (B, W) batch, flattened
-        # (None: the batch has no padding)
+        # (None: the batch has no padding); at (M,): the positions (flat) whose outputs are wanted (None: all N)
         C = x.size(1)
         qkv = self.qkv(x)  # (N, 3C)
         if slots is not None:  # back in rows for attention (slots None: no padding, N = B*W already in rows)
@@ -102,7 +102,8 @@ class Attention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
         y = y.transpose(1, 2).reshape(B * W, C)
-        return self.proj(y if slots is None else y.index_select(0, slots))  # (N, C)
+        at = slots if at is None else at
+        return self.proj(y if at is None else y.index_select(0, at))  # (N or M, C)
 
 
 class Block(nn.Module):
@@ -114,8 +115,11 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd, bias=False), nn.GELU(),
                                  nn.Linear(4 * c.n_embd, c.n_embd, bias=False), nn.Dropout(c.dropout))
 
-    def forward(self, x, cos, sin, attn_mask, slots, B, W):
-        x = x + self.attn(self.norm1(x), cos, sin, attn_mask, slots, B, W)  # pre-norm residual blocks, x (N, C)
+    def forward(self, x, cos, sin, attn_mask, slots, B, W, out=None):
+        # pre-norm residual blocks, x (N, C) -> (N, C); with out = (rows of x, their flat positions in (B*W)):
+        # (M, C), the outputs at those positions only (every position is still a key)
+        rows, at = out if out is not None else (None, None)
+        x = (x if rows is None else x[rows]) + self.attn(self.norm1(x), cos, sin, attn_mask, slots, B, W, at)
         return x + self.mlp(self.norm2(x))
 
 
@@ -155,10 +159,13 @@ class Model(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
-    def trunk(self, idx, keep=None):
-        """idx (B, W) ids, keep (B, W) False after a row's canvas (or None) -> hidden states (B, W, C), zero
-        after a row's canvas. Unpadded: all but attention runs on the real positions only, packed as (N, C), so
-        padding costs no matmul (prompts differ in length: 21% of a star_medium batch is padding)."""
+    def trunk(self, idx, keep=None, cidx=None):
+        """idx (B, W) ids, keep (B, W) False after a row's canvas (or None), cidx (B, L) canvas columns (or None)
+        -> hidden states at the canvas (B, L, C); without cidx at every position (B, W, C), zero after a row's
+        canvas. Two savings, the same numbers: unpadded, all but attention runs on the real positions only,
+        packed as (N, C), so padding costs no matmul (prompts differ in length: 21% of a star_medium batch is
+        padding); and the last block runs its attention output and MLP at the canvas only (the prompt's outputs
+        are never read, and on star graphs the prompt is most of a row)."""
         B, W = idx.shape
         if W > self.cos.size(0):  # a longer canvas than training saw: extend the rotary tables
             self.cos, self.sin = (a.to(idx.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
@@ -172,9 +179,15 @@ class Model(nn.Module):
         x = self.drop(x)
         slots = None if keep is None else keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of each real one
         x = x.reshape(B * W, -1) if slots is None else x.reshape(B * W, -1).index_select(0, slots)  # (N, C)
-        for block in self.blocks:
-            x = block(x, cos, sin, attn_mask, slots, B, W)
+        out = None  # the last block's: (rows of the packed x, their flat positions in (B*W)), the canvas cells
+        if cidx is not None:
+            at = (torch.arange(B, device=idx.device)[:, None] * W + cidx).reshape(-1)  # (B*L,)
+            out = (at if slots is None else keep.reshape(-1).cumsum(0)[at] - 1, at)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, attn_mask, slots, B, W, out if i == len(self.blocks) - 1 else None)
         x = self.norm(x)
+        if cidx is not None:
+            return x.view(B, cidx.size(1), -1)  # (B, L, C)
         if slots is None:  # no padding
             return x.view(B, W, -1)
         return x.new_zeros(B * W, x.size(1)).index_copy(0, slots, x).view(B, W, -1)  # (B, W, C), zero at padding
@@ -182,8 +195,7 @@ class Model(nn.Module):
     def canvas_logits(self, xt, cidx, keep=None) -> torch.Tensor:
         """xt (B, W), cidx (B, L) canvas columns -> logits (B, L, V) in float32; the mask token is never a
         prediction (-inf). The head runs on the canvas only."""
-        h = self.trunk(xt, keep)
-        h = h.gather(1, cidx[:, :, None].expand(-1, -1, h.size(-1)))  # (B, L, C)
+        h = self.trunk(xt, keep, cidx)  # (B, L, C)
         return self.head(h).float().masked_fill(self.is_mask, float("-inf"))
 
     def layout(self, prompt_lens: torch.Tensor, L: int, device) -> tuple[torch.Tensor, Optional[torch.Tensor], int]:

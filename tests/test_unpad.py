@@ -71,3 +71,22 @@ def test_ilm_last_block_runs_only_where_outputs_are_read():
     assert torch.allclose(part[read], full[read], atol=1e-5)
     assert torch.equal(part[~read], torch.zeros_like(part[~read]))
     assert 0 < int(read.sum()) < int(keep.sum())  # the case is not trivial
+
+
+@pytest.mark.parametrize("name,kw", [("mlm", {}), ("mdlm", {}), ("mdlm", {"time_cond": True})],
+                         ids=["mlm", "mdlm", "mdlm_time"])
+def test_canvas_trunk_runs_the_last_block_only_at_the_canvas(name, kw):
+    """MLM's and MDLM's trunk with the canvas columns gives, there, what the full computation gives (with and
+    without padding in the batch); the last block then never runs at the prompt."""
+    m = small_model(importlib.import_module(f"models.{name}"), **kw)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x, keep = batch()
+    t = torch.tensor([0.3, 0.6, 0.9])
+    cidx = torch.stack([torch.arange(n - 4, n) for n in N_REAL])  # (B, 4): each row's last 4 positions
+    args = (t,) if name == "mdlm" else ()
+    for k in (keep, None):  # padded batch, and (as if) none: every position real
+        full = m.trunk(x, k, *args)  # (B, W, C)
+        part = m.trunk(x, k, *args, cidx=cidx)  # (B, 4, C)
+        assert torch.allclose(part, full.gather(1, cidx[:, :, None].expand(-1, -1, full.size(-1))), atol=1e-5)

@@ -69,7 +69,8 @@ class Attention(nn.Module):
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
         self.dropout = c.dropout
 
-    def forward(self, x, cos, sin, attn_mask=None, cache=None):
+    def forward(self, x, cos, sin, attn_mask=None, cache=None, at=None):
+        # x (B, T, C); at (M,): the positions (flat in B*T) whose outputs are wanted (None: all)
         B, T, C = x.shape
         qkv = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head)  # (B, T, 3, H, hd)
         # q and k rotated in one go, before the transpose to heads (faster than rotating the transposed views)
@@ -88,7 +89,8 @@ class Attention(nn.Module):
                                                dropout_p=self.dropout if self.training else 0.0)
         else:  # generation: causal and blind to the left padding of short prompts
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.proj(y if at is None else y.view(B * T, C).index_select(0, at))  # (B, T, C) or (M, C)
 
 
 class Block(nn.Module):
@@ -100,8 +102,10 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd, bias=False), nn.GELU(),
                                  nn.Linear(4 * c.n_embd, c.n_embd, bias=False), nn.Dropout(c.dropout))
 
-    def forward(self, x, cos, sin, attn_mask=None, cache=None):
-        x = x + self.attn(self.norm1(x), cos, sin, attn_mask, cache)  # pre-norm residual blocks
+    def forward(self, x, cos, sin, attn_mask=None, cache=None, at=None):
+        # pre-norm residual blocks; with at (M,): only the outputs at those positions, (M, C) (all are still keys)
+        res = x if at is None else x.view(-1, x.size(-1)).index_select(0, at)
+        x = res + self.attn(self.norm1(x), cos, sin, attn_mask, cache, at)
         return x + self.mlp(self.norm2(x))
 
 
@@ -136,12 +140,15 @@ class Model(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
-    def trunk(self, idx, pos, attn_mask=None, caches=None):
-        """idx (B, T) ids, pos (B or 1, T) positions -> hidden states (B, T, C)."""
+    def trunk(self, idx, pos, attn_mask=None, caches=None, read=None):
+        """idx (B, T) ids, pos (B or 1, T) positions -> hidden states (B, T, C); with read (B, T) bool, only
+        those positions' (M, C): the last block then runs its attention output and MLP there alone (training
+        reads the target positions only, and on star graphs the prompt is most of a row)."""
         cos, sin = self.cos[pos][:, :, None, None], self.sin[pos][:, :, None, None]  # (B or 1, T, 1, 1, hd/2)
+        at = None if read is None else read.reshape(-1).nonzero().squeeze(1)  # (M,) flat positions read
         x = self.drop(self.wte(idx))
         for i, block in enumerate(self.blocks):
-            x = block(x, cos, sin, attn_mask, caches[i] if caches else None)
+            x = block(x, cos, sin, attn_mask, caches[i] if caches else None, at if i == len(self.blocks) - 1 else None)
         return self.norm(x)
 
     # ------------------------------------------------------------------------- training
@@ -175,12 +182,12 @@ class Model(nn.Module):
     def forward(self, batch: dict):
         x, y = batch["x"], batch["y"]  # (B, T), (B, T) with -1 where nothing is predicted
         pos = torch.arange(x.size(1), device=x.device)[None, :]
-        logits = self.head(self.trunk(x, pos))  # (B, T, V)
+        read = y >= 0  # (B, T) the positions that predict a target token
+        logits = self.head(self.trunk(x, pos, read=read))  # (M, V) at those positions only
         # NLL of the next token, summed over the target positions, divided by their count: the exact NLL per
         # unit (target tokens + the end per row; every token but the first of a stream window)
-        n_tokens = (y >= 0).sum()
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1), ignore_index=-1,
-                               reduction="sum") / n_tokens.clamp(min=1)
+        n_tokens = read.sum()
+        loss = F.cross_entropy(logits.float(), y[read], reduction="sum") / n_tokens.clamp(min=1)
         n = n_tokens.detach().float()
         return loss, {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n}
 

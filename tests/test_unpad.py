@@ -90,3 +90,15 @@ def test_canvas_trunk_runs_the_last_block_only_at_the_canvas(name, kw):
         full = m.trunk(x, k, *args)  # (B, W, C)
         part = m.trunk(x, k, *args, cidx=cidx)  # (B, 4, C)
         assert torch.allclose(part, full.gather(1, cidx[:, :, None].expand(-1, -1, full.size(-1))), atol=1e-5)
+
+
+def test_arlm_trunk_reads_only_where_asked():
+    """ARLM's trunk with read= gives, at those positions, what the full computation gives there."""
+    m = small_model(importlib.import_module("models.arlm"))
+    x, keep = batch()
+    pos = torch.arange(W)[None, :]
+    read = keep & (torch.arange(W)[None, :] >= 5)  # as targets after a 5-token prompt
+    full = m.trunk(x, pos)  # (B, W, C)
+    part = m.trunk(x, pos, read=read)  # (M, C)
+    assert part.shape == (int(read.sum()), full.size(-1))
+    assert torch.allclose(part, full[read], atol=1e-5)

@@ -138,9 +138,9 @@ class Attention(nn.Module):
         self.proj = nn.Linear(c.n_embd, c.n_embd, bias=False)
         self.dropout = c.dropout
 
-    def forward(self, x, cos, sin, attn_mask, slots, B, W):
+    def forward(self, x, cos, sin, attn_mask, slots, B, W, at=None):
         # x (N, C): the batch's real slots, packed; slots (N,): where each sits in the (B, W) batch, flattened
-        # (None: the batch has no padding)
+        # (None: the batch has no padding); at (M,): the slots (flat) whose outputs are wanted (None: all N)
         C = x.size(1)
         qkv = self.qkv(x)  # (N, 3C)
         if slots is not None:  # back in rows for attention (slots None: no padding, N = B*W already in rows)
@@ -153,7 +153,8 @@ class Attention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.dropout if self.training else 0.0)  # (B, H, W, hd)
         y = y.transpose(1, 2).reshape(B * W, C)
-        return self.proj(y if slots is None else y.index_select(0, slots))  # (N, C)
+        at = slots if at is None else at
+        return self.proj(y if at is None else y.index_select(0, at))  # (N or M, C)
 
 
 class Block(nn.Module):
@@ -167,11 +168,16 @@ class Block(nn.Module):
         # adaLN-Zero (DiT): the time embedding sets a shift, scale and gate per sublayer; zero at init
         self.ada = nn.Linear(c.n_embd, 6 * c.n_embd)
 
-    def forward(self, x, cos, sin, attn_mask, slots, B, W, cond):
-        mod = self.ada(cond)  # (B, 6C): one modulation per row, then each slot takes its row's; x (N, C)
+    def forward(self, x, cos, sin, attn_mask, slots, B, W, cond, out=None):
+        # x (N, C) -> (N, C); with out = (rows of x, their flat slots in (B*W)): (M, C), the outputs at those slots
+        # only (every slot is still a key)
+        rows, at = out if out is not None else (None, None)
+        mod = self.ada(cond)  # (B, 6C): one modulation per row, then each slot takes its row's
         mod = mod.repeat_interleave(W, 0) if slots is None else mod.index_select(0, slots // W)  # (N, 6C)
-        shift1, scale1, gate1, shift2, scale2, gate2 = mod.chunk(6, dim=-1)
-        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask, slots, B, W)
+        shift1, scale1, _, _, _, _ = mod.chunk(6, dim=-1)
+        _, _, gate1, shift2, scale2, gate2 = (mod if rows is None else mod[rows]).chunk(6, dim=-1)
+        x = (x if rows is None else x[rows]) + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin,
+                                                                 attn_mask, slots, B, W, at)
         return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
 
 
@@ -264,10 +270,13 @@ class Model(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def trunk(self, x: torch.Tensor, n_real: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x (B, W) ids, n_real (B,) real slots per row (prefix, START, x_t), t (B,) times -> hidden (B, W, C),
-        zero at padding. Unpadded: all but attention runs on the real slots only, packed as (N, C), so padding
-        costs no matmul (rows differ in length: up to 30% of a star_medium batch is padding)."""
+    def trunk(self, x: torch.Tensor, n_real: torch.Tensor, t: torch.Tensor, start=None) -> torch.Tensor:
+        """x (B, W) ids, n_real (B,) real slots per row (prefix, START, x_t), t (B,) times, start (B,) the START
+        slot (or None) -> hidden (B, W, C), zero at padding (and before start). Two savings, the same numbers:
+        unpadded, all but attention runs on the real slots only, packed as (N, C), so padding costs no matmul
+        (rows differ in length: up to 30% of a star_medium batch is padding); and with start, the last block
+        runs its attention output and MLP only at the slots that are read (START on: the prompt's outputs are
+        never read, and on star graphs the prompt is most of a row)."""
         B, W = x.shape
         if W > self.cos.size(0):  # a longer row than the tables hold: extend them
             self.cos, self.sin = (a.to(x.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
@@ -283,15 +292,21 @@ class Model(nn.Module):
         h = self.drop(h)
         slots = None if attn_mask is None else keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of real slots
         h = h.reshape(B * W, -1) if slots is None else h.reshape(B * W, -1).index_select(0, slots)  # (N, C)
-        for block in self.blocks:
-            h = block(h, cos, sin, attn_mask, slots, B, W, cond)
-        mod = self.final_ada(cond)  # (B, 2C)
-        mod = mod.repeat_interleave(W, 0) if slots is None else mod.index_select(0, slots // W)  # (N, 2C)
+        out = None  # the last block's: (rows of the packed h, their flat slots in (B*W)), the slots read
+        if start is not None:
+            read = (keep & (torch.arange(W, device=x.device)[None, :] >= start[:, None])).reshape(-1)  # (B*W,)
+            rows = (read if slots is None else read[slots]).nonzero().squeeze(1)  # (M,)
+            out = (rows, rows if slots is None else slots[rows])
+        for i, block in enumerate(self.blocks):
+            h = block(h, cos, sin, attn_mask, slots, B, W, cond, out if i == len(self.blocks) - 1 else None)
+        at = slots if out is None else out[1]  # the slots h holds now (None: all, in order)
+        mod = self.final_ada(cond)  # (B, 2C): each slot takes its row's
+        mod = mod.repeat_interleave(W, 0) if at is None else mod.index_select(0, at // W)  # (N or M, 2C)
         shift, scale = mod.chunk(2, dim=-1)
         h = self.norm(h) * (1 + scale) + shift
-        if slots is None:  # no padding
+        if at is None:  # no padding, every slot read
             return h.view(B, W, -1)
-        return h.new_zeros(B * W, h.size(1)).index_copy(0, slots, h).view(B, W, -1)  # (B, W, C), zero at padding
+        return h.new_zeros(B * W, h.size(1)).index_copy(0, at, h).view(B, W, -1)  # (B, W, C), zero elsewhere
 
 
     def rates(self, h: torch.Tensor, is_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -410,7 +425,7 @@ class Model(nn.Module):
     def forward(self, batch: dict):
         x, t = batch["x"], batch["t"]
         B, W = x.shape
-        h = self.trunk(x, batch["n_real"], t)  # (B, W, C)
+        h = self.trunk(x, batch["n_real"], t, batch["start"])  # (B, W, C)
         omk = batch["one_minus_kappa"]  # (B,)
         pi = self.pi(h, x == self.mask_id, omk[:, None])  # (B, W, 3) rate / w(t)
         s = torch.arange(W, device=x.device)[None, :]
@@ -508,7 +523,7 @@ class Model(nn.Module):
         def run(t: float):  # -> hidden states (B, Lc + 1, C) at START and the canvas
             x = base.clone()
             x.scatter_(1, torch.where(k < n[:, None], start[:, None] + 1 + k, W), seq)  # past n: column W
-            h = self.trunk(x[:, :W], start + 1 + n, torch.full((B,), t, device=dev))  # (B, W, C)
+            h = self.trunk(x[:, :W], start + 1 + n, torch.full((B,), t, device=dev), start)  # (B, W, C)
             h = h.gather(1, (start[:, None] + j)[:, :, None].expand(-1, -1, h.size(-1)))
             return h
 

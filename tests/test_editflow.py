@@ -208,7 +208,7 @@ def test_mask_order_confidence_edits_the_surest_masks_first(monkeypatch):
         m = small(x0="masks", n_masks=6, kappa="linear", steps=2, tokens="sample", **kw)
         C = m.config.n_embd
 
-        def trunk(x, n_real, t):  # h[..., 0] = the slot (column - START's column)
+        def trunk(x, n_real, t, start=None):  # h[..., 0] = the slot (column - START's column)
             col = torch.arange(x.size(1))[None].float() - (x == m.start_id).float().argmax(1, keepdim=True)
             return F.pad(col[..., None], (0, C - 1))  # (B, W, C)
 

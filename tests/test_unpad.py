@@ -102,3 +102,20 @@ def test_arlm_trunk_reads_only_where_asked():
     part = m.trunk(x, pos, read=read)  # (M, C)
     assert part.shape == (int(read.sum()), full.size(-1))
     assert torch.allclose(part, full[read], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["flexmdm", "editflow"])
+def test_timed_trunk_runs_the_last_block_only_from_start(name):
+    """FlexMDM's and Edit Flows' trunk with start (the first slot after the prompt) gives, from there on, what
+    the full computation gives, and zero before it."""
+    m = small_model(importlib.import_module(f"models.{name}"))
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x, keep = batch()
+    t, start = torch.tensor([0.3, 0.6, 0.9]), torch.tensor([3, 5, 2])
+    full = m.trunk(x, keep.sum(1), t)
+    part = m.trunk(x, keep.sum(1), t, start)
+    read = keep & (torch.arange(W)[None, :] >= start[:, None])
+    assert torch.allclose(part[read], full[read], atol=1e-5)
+    assert torch.equal(part[~read], torch.zeros_like(part[~read]))

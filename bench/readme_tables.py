@@ -181,14 +181,15 @@ def shakespeare_char() -> str:
 
 
 def train_ab() -> str:
-    out = ["| model | data | size | steps/s base / ours | ratio | base commit | load at the end | JSON |",
+    out = ["| model | data | size | steps/s base / ours | ratio | commits base → ours | load at the end | JSON |",
            "|---|---|---|---|---|---|---|---|"]
     for name in FILES["train_ab"]:
         r = load(name)
         for row in r["rows"]:
             out.append(f"| {shown(row['model'])} | {r['dataset']} | {row['size']} | "
                        f"{med(row['base_steps_per_s']):.2f} / {med(row['ours_steps_per_s']):.2f} | "
-                       f"{row['ratio']:.2f}× | `{r['base'][:7]}` | {r['machine']['load_avg_at_end'][0]} | `{name}` |")
+                       f"{row['ratio']:.2f}× | `{r['base'][:7]}` → `{r['ours'][:7]}`{'+' if '+' in r['ours'] else ''} | "
+                       f"{r['machine']['load_avg_at_end'][0]} | `{name}` |")
     out += ["", "Steps/s: medians over each side's rounds, each round one train.py process of 30 steps at batch 64, "
             "the two sides in turn.", ""]
     return "\n".join(out + sources(FILES["train_ab"])).rstrip("\n")

@@ -176,8 +176,8 @@ class Block(nn.Module):
         mod = mod.repeat_interleave(W, 0) if slots is None else mod.index_select(0, slots // W)  # (N, 6C)
         shift1, scale1, _, _, _, _ = mod.chunk(6, dim=-1)
         _, _, gate1, shift2, scale2, gate2 = (mod if rows is None else mod[rows]).chunk(6, dim=-1)
-        x = (x if rows is None else x[rows]) + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin,
-                                                                 attn_mask, slots, B, W, at)
+        a = self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, attn_mask, slots, B, W, at)  # (N or M, C)
+        x = (x if rows is None else x[rows]) + gate1 * a
         return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
 
 

@@ -1,6 +1,6 @@
 # ILM on star_medium, one command (XLM Table 1 row; paper 100 / 100 at 12L/768): 4L/64, six phases, 59k steps.
-# Row (seed 1337, this one command): test 99.1 / 99.3, 149 min on a thread shared with 2-3 other runs (98 min
-# idle as six commands on 2026-11-24, whose phases 5-6 were picked on test). The batch grows 32 -> 256.
+# Rows: test 99.1 / 99.3 (seed 1337, 149 min), 93.5 / 93.5 (seed 2, 122 min, still rising: val 0.945 at the end),
+# each on one thread of a 2-core AMD EPYC shared with 1-3 other runs. The batch grows 32 -> 256.
 out_dir = "out/ilm_star_medium"
 dataset = "star/medium"
 model = "ilm"

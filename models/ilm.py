@@ -199,14 +199,21 @@ class Model(nn.Module):
         s = torch.arange(W, device=x.device)[None, :]
         key_ok = s < n_real[:, None]  # (B, W)
         attn_mask = key_ok[:, None, None, :]  # (B, 1, 1, W): no causal mask, padding hidden as a key
-        slots = key_ok.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of each real slot in (B*W)
-        read = ((s == 0) | (s >= first_gap[:, None])).reshape(-1)[slots]  # (N,) CLS and the gaps
-        out = read.nonzero().squeeze(1)  # (M,) their rows in the packed (N, C)
+        # (N,) flat index of each real slot in (B*W), then padding slots up to a multiple of 64 (computed, never
+        # read): a run sees a handful of sizes, not a new one each step, which would fragment the CPU heap
+        # (memory grew 2.3x in 240 steps without the rounding)
+        real = key_ok.reshape(-1)
+        n = int(real.sum())
+        slots = torch.cat([real.nonzero().squeeze(1), (~real).nonzero().squeeze(1)[:min(-n % 64, B * W - n)]])
+        read = ((s == 0) | (s >= first_gap[:, None])).reshape(-1)[slots] & real[slots]  # (N,) CLS and the gaps
+        out = read.nonzero().squeeze(1)  # (M,) their rows in the packed (N, C) ...
+        m = len(out)  # ... and more rows, up to a multiple of 64 again
+        out = torch.cat([out, (~read).nonzero().squeeze(1)[:min(-m % 64, len(slots) - m)]])
         h = self.drop(self.wte(x.reshape(-1).index_select(0, slots)))  # (N, C)
         for i, block in enumerate(self.blocks):
             h = block(h, cos, sin, attn_mask, slots, out if i == len(self.blocks) - 1 else None)
-        h = self.norm(h)  # (M, C)
-        return h.new_zeros(B * W, h.size(1)).index_copy(0, slots[out], h).view(B, W, -1)  # (B, W, C)
+        h = self.norm(h[:m])  # (M, C) the read slots
+        return h.new_zeros(B * W, h.size(1)).index_copy(0, slots[out[:m]], h).view(B, W, -1)  # (B, W, C)
 
     def insertion_logits(self, h: torch.Tensor, first_gap: torch.Tensor, n_real: torch.Tensor) -> torch.Tensor:
         """h (B, W, C) -> logits (B, W, V') of inserting token v after slot s, -inf where illegal: the gaps

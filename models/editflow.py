@@ -290,12 +290,22 @@ class Model(nn.Module):
         if self.wpe is not None:
             h = h + self.wpe(torch.arange(W, device=x.device))[None]
         h = self.drop(h)
-        slots = None if attn_mask is None else keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of real slots
+        # padding slots (computed, never read) round N and M up to a multiple of 64: a run then sees a handful
+        # of sizes, not a new one each step, which would fragment the CPU heap (as in models/ilm.py)
+        slots, n = None, B * W
+        if attn_mask is not None:  # (N,) flat index of each real slot, then the padding ones
+            real = keep.reshape(-1)
+            n = int(real.sum())
+            pad = (~real).nonzero().squeeze(1)[:min(-n % 64, B * W - n)]
+            slots = torch.cat([real.nonzero().squeeze(1), pad])
         h = h.reshape(B * W, -1) if slots is None else h.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         out = None  # the last block's: (rows of the packed h, their flat slots in (B*W)), the slots read
         if start is not None:
             read = (keep & (torch.arange(W, device=x.device)[None, :] >= start[:, None])).reshape(-1)  # (B*W,)
-            rows = (read if slots is None else read[slots]).nonzero().squeeze(1)  # (M,)
+            read = read if slots is None else read[slots]  # (N,) False at the padding slots
+            rows = read.nonzero().squeeze(1)  # (M,) the read rows of the packed h ...
+            n = len(rows)  # ... and more rows, up to a multiple of 64 again
+            rows = torch.cat([rows, (~read).nonzero().squeeze(1)[:min(-n % 64, len(read) - n)]])
             out = (rows, rows if slots is None else slots[rows])
         for i, block in enumerate(self.blocks):
             h = block(h, cos, sin, attn_mask, slots, B, W, cond, out if i == len(self.blocks) - 1 else None)
@@ -306,7 +316,8 @@ class Model(nn.Module):
         h = self.norm(h) * (1 + scale) + shift
         if at is None:  # no padding, every slot read
             return h.view(B, W, -1)
-        return h.new_zeros(B * W, h.size(1)).index_copy(0, at, h).view(B, W, -1)  # (B, W, C), zero elsewhere
+        # (B, W, C), zero elsewhere; the first n rows of h are the real ones (read, or all real slots)
+        return h.new_zeros(B * W, h.size(1)).index_copy(0, at[:n], h[:n]).view(B, W, -1)
 
 
     def rates(self, h: torch.Tensor, is_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

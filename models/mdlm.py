@@ -234,7 +234,14 @@ class Model(nn.Module):
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(W, device=idx.device))[None]
         x = self.drop(x)
-        slots = None if keep is None else keep.reshape(-1).nonzero().squeeze(1)  # (N,) flat index of each real one
+        # padding positions (computed, never read) round N up to a multiple of 64: a run then sees a handful
+        # of sizes, not a new one each step, which would fragment the CPU heap (as in models/ilm.py)
+        slots, n = None, B * W
+        if keep is not None:  # (N,) flat index of each real position, then the padding ones
+            real = keep.reshape(-1)
+            n = int(real.sum())
+            pad = (~real).nonzero().squeeze(1)[:min(-n % 64, B * W - n)]
+            slots = torch.cat([real.nonzero().squeeze(1), pad])
         x = x.reshape(B * W, -1) if slots is None else x.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         out = None  # the last block's: (rows of the packed x, their flat positions in (B*W)), the canvas cells
         if cidx is not None:
@@ -253,7 +260,7 @@ class Model(nn.Module):
             return x.view(B, cidx.size(1), -1)  # (B, L, C)
         if slots is None:  # no padding
             return x.view(B, W, -1)
-        return x.new_zeros(B * W, x.size(1)).index_copy(0, slots, x).view(B, W, -1)  # (B, W, C), zero at padding
+        return x.new_zeros(B * W, x.size(1)).index_copy(0, slots[:n], x[:n]).view(B, W, -1)  # (B, W, C), 0 at padding
 
     def canvas_logits(self, xt, cidx, keep=None, t=None) -> torch.Tensor:
         """xt (B, W), cidx (B, L) canvas columns -> logits (B, L, V) in float32, the mask logit at -inf (SUBS:

@@ -463,4 +463,19 @@ def main(argv: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    run_main(main, sys.argv[1:])
+    if "LOCAL_RANK" not in os.environ:
+        run_main(main, sys.argv[1:])
+    else:  # a torchrun rank leaves without the interpreter's teardown: a gloo worker thread may still hold the
+        # last collective's work, whose tensors Python owns; freed during teardown it needs the GIL, which a
+        # finalizing interpreter refuses, and the rank aborts ("terminate called without an active exception",
+        # exit -6) after its work is done. Everything is written and closed by now (the checkpoints, the log).
+        status = 0
+        try:
+            run_main(main, sys.argv[1:])
+        except SystemExit as e:  # a NanoError's one line (run_main), or a plain exit
+            if isinstance(e.code, str):
+                print(e.code, file=sys.stderr)
+            status = e.code if isinstance(e.code, int) else int(e.code is not None)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_throughput import ROOT, run as run_ours  # noqa: E402
+from train_throughput import ROOT, provenance, run as run_ours  # noqa: E402
 
 VENV = os.path.join(ROOT, "bench", ".xlm-venv")
 
@@ -101,7 +101,7 @@ def main():
                   f"{row['steps_per_s_ratio']:5.2f}x", flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"command": " ".join(sys.argv), "threads_env": os.environ.get("OMP_NUM_THREADS"),
+        json.dump({"command": " ".join(sys.argv), **provenance(), "threads_env": os.environ.get("OMP_NUM_THREADS"),
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows}, f, indent=1)
     print(f"wrote {args.out}")
 

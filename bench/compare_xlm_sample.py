@@ -27,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from compare_xlm import ensure_venv  # noqa: E402
+from train_throughput import provenance  # noqa: E402
 from data.loader import Dataset  # noqa: E402
 from engine import build_model, data_keys, model_defaults  # noqa: E402
 
@@ -97,7 +98,7 @@ def main():
             rows.append(row)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"command": " ".join(sys.argv), "threads": torch.get_num_threads(),
+        json.dump({"command": " ".join(sys.argv), **provenance(), "threads": torch.get_num_threads(),
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
                    "versions": {"torch": torch.__version__}, "rows": rows}, f, indent=1)
     print(f"wrote {args.out}")

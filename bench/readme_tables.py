@@ -50,15 +50,19 @@ def span(xs: list, fmt: str) -> str:
 
 
 def sources(names: list[str]) -> list[str]:
-    """One line per results file: the command that wrote it and the machine it ran on."""
+    """One line per results file: the command that wrote it, the machine it ran on, and the code it measured
+    with the date (or, for files written before the scripts recorded that, the commit it landed in)."""
     out = []
     for name in names:
         r = load(name)
         m = r["machine"]
         env = f"OMP_NUM_THREADS={r['threads_env']} " if r.get("threads_env") else ""
         threads = m.get("threads") or r.get("threads") or r.get("threads_env") or "?"
+        when = f"code {r['code']}, {r['date']}" if "code" in r else \
+            f"{r['date']}" if "date" in r else \
+            f"landed in {r['landed']['commit']} on {r['landed']['date']}"  # files older than the fields
         out.append(f"- `bench/results/{name}`: `{env}python {r['command']}`; {m['cpus']} CPUs, {threads} torch "
-                   f"thread(s), `{m['platform']}`")
+                   f"thread(s), `{m['platform']}`; {when}")
     return out
 
 

@@ -21,7 +21,9 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 from data.loader import Dataset  # noqa: E402
+from train_throughput import provenance  # noqa: E402
 from engine import (accuracy, build_model, data_keys, load_checkpoint, model_from_checkpoint,  # noqa: E402
                     model_defaults)
 
@@ -83,7 +85,7 @@ def main():
                       f"{r['tokens_per_s']:9.0f} {r['seq_acc']:7.3f}", flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"command": " ".join(sys.argv), "threads": torch.get_num_threads(),
+        json.dump({"command": " ".join(sys.argv), **provenance(), "threads": torch.get_num_threads(),
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
                    "versions": {"torch": torch.__version__}, "results": results}, f, indent=1)
     print(f"wrote {args.out}")

@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_throughput import ROOT, run  # noqa: E402
+from train_throughput import ROOT, provenance, run  # noqa: E402
 
 
 def main():
@@ -66,7 +66,7 @@ def main():
             print(f"{model:8} {size:>9} | {b:12.2f} | {o:12.2f} | {o / b:.2f}x", flush=True)
     out = args.out or os.path.join(ROOT, "bench", "results", f"train_ab_{args.dataset.replace('/', '_')}.json")
     with open(out, "w") as f:
-        json.dump({"command": " ".join(sys.argv), "base": base, "ours": head + (" + uncommitted changes" if dirty else ""),
+        json.dump({"command": " ".join(sys.argv), "date": provenance()["date"], "base": base, "ours": head + (" + uncommitted changes" if dirty else ""),
                    "dataset": args.dataset, "steps": args.steps, "batch_size": args.batch_size,
                    "threads_env": os.environ.get("OMP_NUM_THREADS"),
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

@@ -23,6 +23,14 @@ import time
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from engine import git_commit  # noqa: E402
+
+
+def provenance() -> dict:
+    """What a results file must say besides its command and machine: the code it measured and when (a table
+    made from an older file then says so)."""
+    return {"code": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def matmul_peak(n: int = 2048, reps: int = 10) -> float:
@@ -98,7 +106,7 @@ def main():
                       f"{r['peak_rss_MB']:7.0f}", flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"command": " ".join(sys.argv), "machine": {"platform": platform.platform(),
+        json.dump({"command": " ".join(sys.argv), **provenance(), "machine": {"platform": platform.platform(),
                    "processor": platform.processor(), "cpus": os.cpu_count(), "threads": torch.get_num_threads()},
                    "versions": {"torch": torch.__version__, "python": platform.python_version()},
                    "matmul_peak_flop_per_s": peak, "results": results}, f, indent=1)

@@ -522,7 +522,7 @@ def test_ddp_sigterm_to_one_rank_stops_every_rank(world, tmp_path):
     assert r["step"] == ckpt_of(os.path.join(out, "ckpt.pt"))["step"] == step + 2
 
 
-def test_ddp_bad_input_is_one_line_and_status_1_from_every_rank(world, tmp_path):
+def test_ddp_bad_input_is_one_line_and_status_1(world, tmp_path):
     """A torchrun rank leaves through os._exit (train.py's __main__: no interpreter teardown, which can abort a
     gloo rank); a NanoError must still print its one line and give exit status 1, not 0 and not an abort."""
     out = str(tmp_path / "none")
@@ -530,8 +530,9 @@ def test_ddp_bad_input_is_one_line_and_status_1_from_every_rank(world, tmp_path)
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode != 0
     output = r.stdout + r.stderr
-    assert output.count(f"error: --resume: no checkpoint at {out}") == 2, output[-3000:]  # one line per rank
-    assert output.count("exitcode  : 1 ") + output.count("exitcode  : 1\n") >= 1, output[-3000:]
+    # the first rank to fail prints its line; torchrun may stop the other (SIGTERM) before it prints its own
+    assert f"error: --resume: no checkpoint at {out}" in output, output[-3000:]
+    assert "failed (exitcode: 1)" in output, output[-3000:]  # torchrun's word on the first rank to fail
     assert "exitcode  : -6" not in output
     assert f'File "{os.path.join(ROOT, "train.py")}", line' not in output  # no rank's traceback (torchrun has its own)
 

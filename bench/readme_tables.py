@@ -184,6 +184,29 @@ def shakespeare_char() -> str:
     return "\n".join(out)
 
 
+def maze() -> str:
+    """One row per bench/results/maze/<config>_seed<k>.json (bench/star_row.py --out=bench/results/maze): success
+    is eval.py's valid_acc (data/maze/score.py judges each path), exact the match with the shortest path."""
+    folder = os.path.join(RESULTS, "maze")
+    rows = [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder)) if f.endswith(".json")] \
+        if os.path.isdir(folder) else []
+    if not rows:
+        return "No rows yet: `bench/results/maze/` is empty."
+    out = ["| model | task | seed | success % | exact % | token % | steps | wall | JSON |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["seed"])):
+        e = r["eval"]
+        out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {100 * e['valid_acc']:.1f} | "
+                   f"{100 * r['test_seq_acc']:.1f} | {100 * r['test_tok_acc']:.1f} | {r['steps']} | "
+                   f"{r['wall_s'] / 60:.1f} min | `{r['name']}_seed{r['seed']}.json` |")
+    out.append("")
+    for r in rows:
+        m = r["machine"]
+        out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "
+                   f"{m['cpu']}, {m['threads']} thread(s), load {m['load_avg_at_end'][0]} at the end; {r['date']}")
+    return "\n".join(out)
+
+
 def train_ab() -> str:
     out = ["| model | data | size | steps/s base / ours | ratio | commits base → ours | load at the end | JSON |",
            "|---|---|---|---|---|---|---|---|"]
@@ -201,7 +224,7 @@ def train_ab() -> str:
 
 TABLES = {"train_throughput": train_throughput, "compare_xlm": compare_xlm,
           "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput,
-          "shakespeare_char": shakespeare_char, "train_ab": train_ab}
+          "shakespeare_char": shakespeare_char, "maze": maze, "train_ab": train_ab}
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -84,6 +84,9 @@ class Config:
     #                              'uniform': t ~ U[0, 1 - t_eps] as the official code
     t_eps: float = 1e-6  # 'uniform' only: the official code's cut before t = 1 (its 1/(1-t) weight stays finite)
     antithetic: bool = True  # stratified times over the batch (the official sample_time)
+    length_head: str = "expectation"  # 'expectation': g_hat alone (the paper's Bregman term, all the loss has);
+    #                                   'distribution': also a categorical over 0..max_len missing tokens per gap,
+    #                                   trained by its CE beside the ELBO, read by the sampler (its mode; below)
     # sampling
     steps: int = 32  # tau-leaping steps from t = 0 to 1 (one network call each, + one for the last fill if
     #                  reveal_after = 0)
@@ -199,6 +202,8 @@ class Model(nn.Module):
             f"time_sampling must be 'sqrt' or 'uniform', not {c.time_sampling!r}"
         assert c.unmask in ("sample", "confidence"), f"unmask must be 'sample' or 'confidence', not {c.unmask!r}"
         assert c.insert in ("poisson", "binomial"), f"insert must be 'poisson' or 'binomial', not {c.insert!r}"
+        assert c.length_head in ("expectation", "distribution"), \
+            f"length_head must be 'expectation' or 'distribution', not {c.length_head!r}"
         assert c.score in ("top_prob", "prob_diff"), f"score must be 'top_prob' or 'prob_diff', not {c.score!r}"
         assert 0 <= c.reveal_after < 1, f"reveal_after must be in [0, 1), not {c.reveal_after!r}"
         assert 0 < c.t_eps < 1 and c.steps >= 1, "0 < t_eps < 1 and steps >= 1"
@@ -222,6 +227,10 @@ class Model(nn.Module):
         self.head.weight = self.wte.weight  # weight tying (GPT-2)
         # the expected number of missing tokens in the gap before each slot (official: ScalarLengthHead)
         self.len_head = nn.Sequential(nn.Linear(c.n_embd, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, 1))
+        # length_head='distribution': p(g | x_t, t) over g = 0..max_len per gap (official: len_predict_type=
+        # 'distribution', a DDiT final layer to max_length + 1). The ELBO keeps g_hat from the head above.
+        self.count_head = (nn.Sequential(nn.Linear(c.n_embd, c.n_embd), nn.GELU(), nn.Linear(c.n_embd, self.max_len + 1))
+                           if c.length_head == "distribution" else None)
         cos, sin = rotary_tables(c.block_size + self.max_len + 2, c.n_embd // c.n_head)
         self.register_buffer("cos", cos, persistent=False)  # not saved: recomputed from the config
         self.register_buffer("sin", sin, persistent=False)
@@ -389,11 +398,21 @@ class Model(nn.Module):
         w = batch["weight"][:, None]  # (B, 1)
         unmask_loss = (w * ce).sum() / n_units.clamp(min=1)
         insert_loss = (w * bregman).sum() / n_units.clamp(min=1)
-        loss = unmask_loss + insert_loss
+        bound = unmask_loss + insert_loss
         n = n_units.detach().float()
-        return loss, {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n,  # the loss is the bound per unit
-                      "unmask_loss": unmask_loss.detach(), "insert_loss": insert_loss.detach(),
-                      "masked_ce": (ce.sum() / masked.sum().clamp(min=1)).detach()}  # plain CE per mask
+        metrics = {"n_tokens": n, "nll": bound.detach(), "nll_tokens": n,  # the bound per unit
+                   "unmask_loss": unmask_loss.detach(), "insert_loss": insert_loss.detach(),
+                   "masked_ce": (ce.sum() / masked.sum().clamp(min=1)).detach()}  # plain CE per mask
+        if self.count_head is None:
+            return bound, metrics  # the loss is the bound
+        # length_head='distribution': + the CE of each gap's true count under p(g | x_t, t), weighted per gap by
+        # the same w/q(t) as the Bregman term (the official code averages the CE over the batch first, then
+        # weights that mean by each gap's weight). Not an ELBO term: the loss is no longer the bound, nll still is
+        logits = self.count_head(h[is_gap]).float()  # (gaps, max_len + 1)
+        count_ce = F.cross_entropy(logits, g[is_gap].long().clamp(max=self.max_len), reduction="none")
+        count_loss = (w.expand(B, W)[is_gap] * count_ce).sum() / n_units.clamp(min=1)
+        metrics["count_loss"] = count_loss.detach()
+        return bound + count_loss, metrics
 
     # ------------------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -440,6 +459,13 @@ class Model(nn.Module):
         It is not the process the loss bounds, and the network reads canvases that training rarely shows: all
         masks late on the insertion clock, a full canvas early on the reveal clock (in training a present token
         is a mask w.p. -(1-t) log(1-t) / t, and t^L of the rows are full).
+        length_head='distribution': the row's length is chosen once, at t = 0, as the likeliest count of the one
+        gap the empty canvas has (the mode of p(g | prompt, t = 0)); every step then inserts from what that length
+        still lacks instead of sum g_hat (Binomial(rest, p) with insert='binomial', all of it at the last step),
+        spread over the gaps in proportion to the mean of each gap's p(g | x_t, t) (which also drives
+        insert='poisson'). Why: where the length is uncertain its mean can be a length the data never has (a
+        star_medium path has 4, 6, 8 or 10 tokens: half on 6 and half on 8 rounds to 7, always wrong), and when
+        inserting first, masks among masks are interchangeable, so the length is all that insertion decides.
         Sampler settings do not touch training or the NLL.
         With history=True also returns the canvas after every step ((B, max_new_tokens) tensors: masks as the
         mask id, -1 past the length)."""
@@ -460,6 +486,7 @@ class Model(nn.Module):
             base[:, 0] = torch.where(add_bos, c.bos_id, base[:, 0])
         seq = torch.full((B, Lc), self.mask_id, dtype=torch.long, device=dev)  # the canvas: its first n are real
         n = torch.zeros(B, dtype=torch.long, device=dev)
+        total = None  # length_head='distribution': (B,) the length chosen at t = 0
         steps = []
 
         def run(t: float):  # -> hidden states at the canvas slots (B, Lc, C), g_hat at gaps 0..n (B, Lc + 1)
@@ -470,7 +497,15 @@ class Model(nn.Module):
             h = self.trunk(x, start + n + 1, tt, start)  # (B, W, C)
             cols = start[:, None] + torch.arange(Lc + 1, device=dev)[None, :]  # (B, Lc + 1) canvas + END
             h = h.gather(1, cols[:, :, None].expand(-1, -1, h.size(-1)))
-            g_hat = self.expected_gaps(h, tt).masked_fill(torch.arange(Lc + 1, device=dev)[None] > n[:, None], 0.0)
+            nonlocal total
+            if self.count_head is None:
+                g_hat = self.expected_gaps(h, tt)  # (B, Lc + 1)
+            else:  # length_head='distribution': p(g | x_t, t) per gap; its mean, and the first call's mode
+                p_count = self.count_head(h).float().softmax(-1)  # (B, Lc + 1, max_len + 1)
+                g_hat = (p_count * torch.arange(p_count.size(-1), device=dev)).sum(-1)
+                if total is None:  # t = 0, the canvas empty: gap 0 is the only one, its count the whole length
+                    total = p_count[:, 0].argmax(-1)  # (B,)
+            g_hat = g_hat.masked_fill(torch.arange(Lc + 1, device=dev)[None] > n[:, None], 0.0)
             return h[:, :Lc], g_hat
 
         def insert(counts: torch.Tensor):  # counts (B, Lc + 1) new masks per gap -> the new seq, n
@@ -516,27 +551,32 @@ class Model(nn.Module):
                 seq[is_mask] = self.token_logits(h[is_mask]).argmax(-1)
             if inserting:
                 room = Lc - n  # (B,)
-                if last:  # t -> 1: all still expected, the row total rounded (<= room), spread in proportion to g_hat
+                # the tokens still expected in the row: sum g_hat, or what the length chosen at t = 0 still lacks
+                rest = g_hat.double().sum(1) if total is None else (total - n).clamp(min=0).double()  # (B,)
+                if last:  # t -> 1: all still expected, rounded (<= room), spread in proportion to g_hat
                     g = g_hat.double()  # (B, Lc + 1)
-                    total = g.sum(1, keepdim=True).round().minimum(room[:, None].double())  # (B, 1)
-                    share = g * total / g.sum(1, keepdim=True).clamp(min=1e-12)  # (B, Lc + 1), sums to total
+                    if total is not None:  # a chosen length is kept even where g_hat is ~0 everywhere
+                        g = g + 1e-9 * (torch.arange(Lc + 1, device=dev)[None] <= n[:, None])
+                    due = rest[:, None].round().minimum(room[:, None].double())  # (B, 1)
+                    share = g * due / g.sum(1, keepdim=True).clamp(min=1e-12)  # (B, Lc + 1), sums to due
                     cum = share.cumsum(1).round().long()  # ends at total: each gap the floor or ceiling of its share
                     counts = torch.diff(cum, dim=1, prepend=torch.zeros_like(cum[:, :1]))
                 else:
                     p = (s - t) / (1 - t)  # P(a missing token comes in [t, s]) = (alpha_s - alpha_t) / (1 - alpha_t)
                     if c.insert == "binomial":  # the row's total ~ Binomial(R, p), R = the expected total; gaps ~ g_hat
-                        total = torch.binomial(g_hat.sum(1).round().double(), torch.full(
+                        now = torch.binomial(rest.round(), torch.full(
                             (B,), p, dtype=torch.float64, device=dev), generator=generator).long()  # (B,)
                         counts = torch.zeros_like(g_hat, dtype=torch.long)
-                        if int(total.max()) > 0:
+                        if int(now.max()) > 0:
                             weights = g_hat.double() + 1e-12 * (g_hat.sum(1, keepdim=True) == 0)  # all-zero: uniform
-                            gap = torch.multinomial(weights, int(total.max()),
-                                                    replacement=True, generator=generator)  # (B, max total)
+                            gap = torch.multinomial(weights, int(now.max()),
+                                                    replacement=True, generator=generator)  # (B, max now)
                             counts.scatter_add_(1, gap, (torch.arange(gap.size(1), device=dev)[None]
-                                                         < total[:, None]).long())
+                                                         < now[:, None]).long())
                     else:  # Poisson(g_hat p) per gap
                         counts = torch.poisson(g_hat.double() * p, generator=generator).long()
-                    counts = counts * (counts.sum(1) <= room).long()[:, None]  # a row past the limit waits
+                    cap = room if total is None else torch.minimum(room, (total - n).clamp(min=0))  # (B,)
+                    counts = counts * (counts.sum(1) <= cap).long()[:, None]  # a row past the limit (or length) waits
                 insert(counts)
             if history:
                 steps.append(shown())

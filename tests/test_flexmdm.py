@@ -104,6 +104,49 @@ def test_loss_is_weighted_ce_plus_bregman_per_unit():
     assert flexmdm.Model.nll_kind == "bound"
 
 
+def test_distribution_head_adds_its_ce_and_keeps_the_bound():
+    """length_head='distribution': the loss is the bound (as above, from g_hat) plus each gap's CE of its true
+    count under the categorical head, weighted as the Bregman term, per unit; nll stays the bound alone."""
+    m = small(length_head="distribution")
+    tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(3))
+    loss, metrics = m(b)
+    with torch.no_grad():
+        h = m.trunk(b["x"], b["n_real"], b["t"])
+    bound, count = 0.0, 0.0
+    for i in range(8):
+        w, t = float(b["weight"][i]), float(b["t"][i])
+        for col in range(int(b["start"][i]), int(b["n_real"][i])):
+            if b["target"][i, col] >= 0:
+                lg = m.head(h[i, col]).float().detach()
+                lg[[m.mask_id, m.end_id, STAR["bos_id"]]] = float("-inf")
+                bound += w * float(-F.log_softmax(lg, -1)[b["target"][i, col]].detach())
+            g = float(b["gaps"][i, col])
+            gh = m.max_len * (1 - t) * float(F.softplus(m.len_head(h[i, col]).detach()))
+            bound += w * (gh - g + (g * math.log(g / gh) if g > 0 else 0.0))
+            count += w * float(-F.log_softmax(m.count_head(h[i, col]).float().detach(), -1)[int(g)])
+    units = 2 * (5 + 11 + 7 + 9)
+    assert metrics["nll"].item() == pytest.approx(bound / units, rel=1e-4)
+    assert metrics["count_loss"].item() == pytest.approx(count / units, rel=1e-4) and count > 0
+    assert loss.item() == pytest.approx((bound + count) / units, rel=1e-4)
+
+
+@pytest.mark.parametrize("insert,reveal_after", [("binomial", 0.25), ("binomial", 0.0), ("poisson", 0.0)])
+def test_distribution_head_chooses_the_length_once(insert, reveal_after):
+    """A categorical head whose mode is 7 everywhere (mean ~7 in every gap, so sum g_hat grows with the canvas):
+    every row ends with exactly 7 tokens (or the limit): the length chosen at t = 0 is kept."""
+    m = small(length_head="distribution", steps=8, insert=insert, reveal_after=reveal_after)
+    last = m.count_head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.where(torch.arange(last.bias.numel()) == 7, 8.0, 0.0))
+    tokens, pl = star_rows(16, [12, 30, 20, 8] * 4, [8] * 16)
+    for limit, want in ((10, 7), (5, 5)):
+        _, steps = m.generate(tokens[:, :30], pl, limit, generator=torch.Generator().manual_seed(0), history=True)
+        assert (steps[-1] >= 0).sum(1).tolist() == [want] * 16  # the canvas before a trailing eos is dropped
+        assert not (steps[-1] == m.mask_id).any()
+
+
 @pytest.mark.parametrize("t", [0.0, 1e-6, 0.5, 0.999, 1 - 1e-6])
 def test_loss_finite_near_both_ends(t):
     """t = 0: only the one gap after the prompt (all L missing); t -> 1: the clean row, g_hat -> 0 with the gaps
@@ -272,6 +315,38 @@ def test_overfit_loss_falls_and_sampler_writes_the_targets(overfit, kw):
                               generator=torch.Generator().manual_seed(seed))
         right += int(((pred[:, :truth.size(1)] == truth).all(1) & (pred[:, truth.size(1):] == -1).all(1)).sum())
     assert right >= 20, f"{right} of 32 targets written exactly"
+
+
+@pytest.fixture(scope="module")
+def overfit_distribution(tmp_path_factory):
+    """As overfit, with length_head='distribution'."""
+    d = str(tmp_path_factory.mktemp("toy_dist"))
+    write_rows(d, *TOY, vocab_size=16)
+    out = str(tmp_path_factory.mktemp("flexmdm_overfit_dist"))
+    train.main(["--model=flexmdm", f"--dataset={d}", f"--out_dir={out}", "--overfit_batches=1", "--batch_size=32",
+                "--max_iters=1200", "--eval_interval=1200", "--eval_examples=4", "--eval_gen_examples=4",
+                "--log_interval=10", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_iters=10", "--n_layer=2",
+                "--n_head=2", "--n_embd=32", "--weight_decay=0.0", "--device=cpu", "--seed=1337", "--steps=16",
+                "--length_head=distribution", "--insert=binomial", "--reveal_after=0.25", "--unmask=confidence"])
+    return out, trained_model(out), Dataset(d, "train")
+
+
+def test_distribution_head_overfit_writes_the_targets(overfit_distribution):
+    """Trained on one batch with the categorical length head, the insert-first sampler gives every one of
+    4 problems x 8 seeds its target's length (chosen from the prompt at t = 0) and writes at least 14 of the 32
+    targets exactly (16 when written; the tokens learn slower here than without the count head's CE)."""
+    out, model, data = overfit_distribution
+    curve = losses(out)
+    assert sum(curve[:2]) / 2 > 3 * sum(curve[-5:]) / 5
+    tokens, prompt_lens = data.get(torch.arange(data.n_items).numpy())
+    prompt, truth = data.split_prompt_target(tokens, prompt_lens)
+    right, length_right = 0, 0
+    for seed in range(8):
+        pred = model.generate(prompt.clamp(min=0), prompt_lens, max_new_tokens=data.meta["max_target_len"],
+                              generator=torch.Generator().manual_seed(seed))
+        length_right += int(((pred >= 0).sum(1) == (truth >= 0).sum(1)).sum())
+        right += int(((pred[:, :truth.size(1)] == truth).all(1) & (pred[:, truth.size(1):] == -1).all(1)).sum())
+    assert length_right == 32 and right >= 14, f"{length_right} lengths and {right} targets right of 32"
 
 
 def test_resume_continues_exactly(star_data, tiny, tmp_path):

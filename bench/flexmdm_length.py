@@ -3,7 +3,8 @@ Is a FlexMDM checkpoint wrong because of the length it writes or because of the 
 rows (star graphs, mazes), for the first --n rows of a split:
 
 - first guess: the total the length head expects from the prompt alone (t = 0, empty canvas: one gap, g_hat
-  = sum of the missing tokens), rounded, against the true target length;
+  = sum of the missing tokens), rounded, against the true target length (length_head='distribution': the
+  mode of that gap's count, the length its sampler writes);
 - sampler: model.generate with the checkpoint's sampler settings: how often the length is right, and the
   sequence accuracy (and the data's own judge, valid_acc, where it has one: data/maze/score.py);
 - oracle length: the true number of masks given, then one mask revealed per step, the surest first, as its
@@ -38,6 +39,8 @@ def first_guess(model, prompt: torch.Tensor, prompt_lens: torch.Tensor) -> torch
     x[:, :prompt.size(1)] = torch.where(keep[:, :prompt.size(1)], prompt, model.end_id)
     t = torch.zeros(B)
     h = model.trunk(x, start + 1, t, start)  # (B, W, C)
+    if getattr(model, "count_head", None) is not None:  # length_head='distribution': the sampler takes the mode
+        return model.count_head(h).argmax(-1).float().gather(1, start[:, None]).squeeze(1)
     g_hat = model.expected_gaps(h, t)  # (B, W)
     return g_hat.gather(1, start[:, None]).squeeze(1)
 
@@ -118,8 +121,8 @@ def main():
                          "mean_error": mean(guess_err), "mean_abs_error": mean([abs(e) for e in guess_err])},
          "sampler": {"length_right": mean(sampler_len_ok), "seq_acc": mean(seq_ok),
                      **({"valid_acc": mean(valid_ok)} if valid is not None else {}),
-                     "settings": {k: ckpt["model_config"][k] for k in ("steps", "unmask", "score", "insert",
-                                                                       "reveal_after")}},
+                     "settings": {k: ckpt["model_config"].get(k) for k in ("steps", "unmask", "score", "insert",
+                                                                           "reveal_after", "length_head")}},
          "oracle_length": {"seq_acc": mean(oracle_ok), **({"valid_acc": mean(oracle_valid)} if valid else {})},
          "seconds": round(time.time() - t0, 1)}
     print(json.dumps(r, indent=1))

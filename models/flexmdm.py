@@ -86,7 +86,7 @@ class Config:
     antithetic: bool = True  # stratified times over the batch (the official sample_time)
     length_head: str = "expectation"  # 'expectation': g_hat alone (the paper's Bregman term, all the loss has);
     #                                   'distribution': also a categorical over 0..max_len missing tokens per gap,
-    #                                   trained by its CE beside the ELBO, read by the sampler (its mode; below)
+    #                                   trained by its CE beside the ELBO, read by the sampler (generate() says how)
     # sampling
     steps: int = 32  # tau-leaping steps from t = 0 to 1 (one network call each, + one for the last fill if
     #                  reveal_after = 0)
@@ -459,13 +459,14 @@ class Model(nn.Module):
         It is not the process the loss bounds, and the network reads canvases that training rarely shows: all
         masks late on the insertion clock, a full canvas early on the reveal clock (in training a present token
         is a mask w.p. -(1-t) log(1-t) / t, and t^L of the rows are full).
-        length_head='distribution': the row's length is chosen once, at t = 0, as the likeliest count of the one
-        gap the empty canvas has (the mode of p(g | prompt, t = 0)); every step then inserts from what that length
-        still lacks instead of sum g_hat (Binomial(rest, p) with insert='binomial', all of it at the last step),
-        spread over the gaps in proportion to the mean of each gap's p(g | x_t, t) (which also drives
-        insert='poisson'). Why: where the length is uncertain its mean can be a length the data never has (a
+        length_head='distribution': g_hat is the mean of each gap's p(g | x_t, t). Inserting first, the row's
+        length is chosen once, at t = 0, as the likeliest count of the one gap the empty canvas has (the mode of
+        p(g | prompt, t = 0)); every insertion step then inserts from what that length still lacks instead of
+        sum g_hat (Binomial(rest, p) with insert='binomial', all of it at the last step), spread over the gaps in
+        proportion to g_hat. Why: where the length is uncertain its mean can be a length the data never has (a
         star_medium path has 4, 6, 8 or 10 tokens: half on 6 and half on 8 rounds to 7, always wrong), and when
         inserting first, masks among masks are interchangeable, so the length is all that insertion decides.
+        With reveal_after = 0 the tokens revealed on the way inform later insertions, so nothing is fixed.
         Sampler settings do not touch training or the NLL.
         With history=True also returns the canvas after every step ((B, max_new_tokens) tensors: masks as the
         mask id, -1 past the length)."""
@@ -503,8 +504,8 @@ class Model(nn.Module):
             else:  # length_head='distribution': p(g | x_t, t) per gap; its mean, and the first call's mode
                 p_count = self.count_head(h).float().softmax(-1)  # (B, Lc + 1, max_len + 1)
                 g_hat = (p_count * torch.arange(p_count.size(-1), device=dev)).sum(-1)
-                if total is None:  # t = 0, the canvas empty: gap 0 is the only one, its count the whole length
-                    total = p_count[:, 0].argmax(-1)  # (B,)
+                if total is None and c.reveal_after > 0:  # insert first, t = 0, the canvas empty: gap 0 is the
+                    total = p_count[:, 0].argmax(-1)  # only one, its count the whole length (B,)
             g_hat = g_hat.masked_fill(torch.arange(Lc + 1, device=dev)[None] > n[:, None], 0.0)
             return h[:, :Lc], g_hat
 

@@ -131,10 +131,10 @@ def test_distribution_head_adds_its_ce_and_keeps_the_bound():
     assert loss.item() == pytest.approx((bound + count) / units, rel=1e-4)
 
 
-@pytest.mark.parametrize("insert,reveal_after", [("binomial", 0.25), ("binomial", 0.0), ("poisson", 0.0)])
+@pytest.mark.parametrize("insert,reveal_after", [("binomial", 0.25), ("binomial", 0.5), ("poisson", 0.5)])
 def test_distribution_head_chooses_the_length_once(insert, reveal_after):
     """A categorical head whose mode is 7 everywhere (mean ~7 in every gap, so sum g_hat grows with the canvas):
-    every row ends with exactly 7 tokens (or the limit): the length chosen at t = 0 is kept."""
+    inserting first, every row ends with exactly 7 tokens (or the limit): the length chosen at t = 0 is kept."""
     m = small(length_head="distribution", steps=8, insert=insert, reveal_after=reveal_after)
     last = m.count_head[-1]
     with torch.no_grad():

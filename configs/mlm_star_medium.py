@@ -7,13 +7,13 @@ dataset = "star/medium"
 model = "mlm"
 n_layer = 4
 n_head = 4
-n_embd = 128
+n_embd = 64
 neighbour_mix = True
 abs_pos = True
 batch_size = 32
 max_iters = 32000
-learning_rate = 1e-3
-min_lr = 1e-4
+learning_rate = 3e-3
+min_lr = 3e-4
 weight_decay = 0.3
 warmup_iters = 100
 phases = [dict(start=20000, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]

@@ -282,17 +282,21 @@ def test_unconditional_rows_keep_bos_as_context_and_eos_as_the_end():
     assert out.shape == (3, 6) and not torch.isin(out, torch.tensor([0, 3])).any()
 
 
-@pytest.fixture(scope="module")
-def overfit(tmp_path_factory):
+def train_overfit(tmp_path_factory, name: str, *extra: str):
     """train.py on one fixed batch of 32 rows: the 4 TOY problems of tests/test_ilm.py, repeated."""
     d = str(tmp_path_factory.mktemp("toy"))
     write_rows(d, *TOY, vocab_size=16)
-    out = str(tmp_path_factory.mktemp("flexmdm_overfit"))
+    out = str(tmp_path_factory.mktemp(name))
     train.main(["--model=flexmdm", f"--dataset={d}", f"--out_dir={out}", "--overfit_batches=1", "--batch_size=32",
                 "--max_iters=1200", "--eval_interval=1200", "--eval_examples=4", "--eval_gen_examples=4",
                 "--log_interval=10", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_iters=10", "--n_layer=2",
-                "--n_head=2", "--n_embd=32", "--weight_decay=0.0", "--device=cpu", "--seed=1337", "--steps=16"])
+                "--n_head=2", "--n_embd=32", "--weight_decay=0.0", "--device=cpu", "--seed=1337", "--steps=16", *extra])
     return out, trained_model(out), Dataset(d, "train")
+
+
+@pytest.fixture(scope="module")
+def overfit(tmp_path_factory):
+    return train_overfit(tmp_path_factory, "flexmdm_overfit")
 
 
 @pytest.mark.parametrize("kw", [dict(unmask="sample", insert="poisson"), dict(unmask="confidence", insert="poisson"),
@@ -319,16 +323,9 @@ def test_overfit_loss_falls_and_sampler_writes_the_targets(overfit, kw):
 
 @pytest.fixture(scope="module")
 def overfit_distribution(tmp_path_factory):
-    """As overfit, with length_head='distribution'."""
-    d = str(tmp_path_factory.mktemp("toy_dist"))
-    write_rows(d, *TOY, vocab_size=16)
-    out = str(tmp_path_factory.mktemp("flexmdm_overfit_dist"))
-    train.main(["--model=flexmdm", f"--dataset={d}", f"--out_dir={out}", "--overfit_batches=1", "--batch_size=32",
-                "--max_iters=1200", "--eval_interval=1200", "--eval_examples=4", "--eval_gen_examples=4",
-                "--log_interval=10", "--learning_rate=3e-3", "--min_lr=3e-4", "--warmup_iters=10", "--n_layer=2",
-                "--n_head=2", "--n_embd=32", "--weight_decay=0.0", "--device=cpu", "--seed=1337", "--steps=16",
-                "--length_head=distribution", "--insert=binomial", "--reveal_after=0.25", "--unmask=confidence"])
-    return out, trained_model(out), Dataset(d, "train")
+    """As overfit, with length_head='distribution' and the insert-first sampler."""
+    return train_overfit(tmp_path_factory, "flexmdm_overfit_dist", "--length_head=distribution", "--insert=binomial",
+                         "--reveal_after=0.25", "--unmask=confidence")
 
 
 def test_distribution_head_overfit_writes_the_targets(overfit_distribution):

@@ -1,6 +1,6 @@
 # FlexMDM on maze_easy: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 92.3%
-# (MDM 68.4) on its unpublished tier; flexmdm_star_easy.py's recipe, 16k + 4k steps.
-# Row (seed 1337): test success 9.0%, exact 3.3% (42 min, one thread of a 2-core AMD EPYC, shared): not learnt.
+# (MDM 68.4) on its unpublished tier; flexmdm_star_easy.py's recipe, 16k + 4k steps, the paper's sampler.
+# Row: pending (about 60 min training + 16 min test eval, one thread of a 2-core AMD EPYC, shared).
 out_dir = "out/flexmdm_maze_easy"
 dataset = "maze/easy"
 model = "flexmdm"
@@ -19,8 +19,10 @@ warmup_iters = 100
 phases = [dict(start=16000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
 eval_interval = 2000
 best_metric = "val_seq_acc"  # the reference is the shortest path, the only one without a detour; eval.py adds valid_acc
-steps = 128  # sampler steps: the first quarter insert (up to 64 masks), the rest reveal them
-# sampler only (training unaffected): insert first, then the surest masks (as flexmdm_star_easy.py)
-unmask = "confidence"
-insert = "binomial"
-reveal_after = 0.25
+length_head = "distribution"  # a count distribution per gap (the official code's option): 81% valid vs 60% (maze_diag)
+steps = 128
+# the paper's sampler: tau-leaping, insertions and reveals together, sampled tokens, Poisson insertions.
+# star_easy's insert-first sampler writes 2% valid paths from the same weights (bench/results/maze_diag)
+unmask = "sample"
+insert = "poisson"
+reveal_after = 0.0

@@ -1,6 +1,6 @@
 # FlexMDM on maze_easy: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 92.3%
 # (MDM 68.4) on its unpublished tier; flexmdm_star_easy.py's recipe, 16k + 4k steps, the paper's sampler.
-# Row: pending (about 60 min training + 16 min test eval, one thread of a 2-core AMD EPYC, shared).
+# Rows: test success 80.9% (seed 1337), 73.2% (seed 2); 24 min + 7 min test eval, one shared thread, 2-core EPYC.
 out_dir = "out/flexmdm_maze_easy"
 dataset = "maze/easy"
 model = "flexmdm"

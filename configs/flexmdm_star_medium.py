@@ -1,6 +1,7 @@
 # FlexMDM on star_medium (arms of 3-6 nodes: targets of 4-10 tokens, so the length is part of the answer, which
 # a fixed canvas (MDLM, MLM) must place as padding and FlexMDM inserts): the star_easy recipe and sampler, to 32k
-# steps as mdlm_star_medium.py (phase 2 from 20k). Row (seed 1337): test 24.2 / 45.0, 53 min, one shared thread.
+# steps as mdlm_star_medium.py (phase 2 from 20k), with the count-distribution length head (24.2 without it).
+# Row (seed 1337): test 49.3 / 67.3, 40 min on one thread of a 2-core AMD EPYC shared with another run.
 out_dir = "out/flexmdm_star_medium"
 dataset = "star/medium"
 model = "flexmdm"
@@ -18,6 +19,7 @@ warmup_iters = 100
 phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
 eval_interval = 2000
 best_metric = "val_seq_acc"
+length_head = "distribution"  # p(count) per gap; the sampler writes its mode at t = 0 as the length
 steps = 40  # sampler steps: with reveal_after = 0.25 the first 10 insert the target's masks (4-10), the other 30 reveal
 # sampler only (training unaffected): insert first, then the surest masks (bench/results/flexmdm_star_easy_probes.json)
 unmask = "confidence"

@@ -59,6 +59,11 @@ With a fixed x0 this bounds -log p(x1) (the sequence and so its length: the targ
 engine's unit), hence nll_kind = "bound"; a random x0 drawn independently of x1 would still bound it
 (Jensen over x0), while an x0 that depends on x1 (say, as many masks as x1 has tokens) would bound only
 the joint of x1 and that information. The bound is on the continuous-time model; the sampler discretises it.
+With x0 empty the NLL reported (evaluation) is a tighter bound (aligned_edits(), as flexmdm.py's): the lifted
+chain knows which target token each token of x_t is, x_t does not ('a' over 'aba' is the first a or the
+last), and averaging the edit term over the equally likely alignments gives a bound on the chain on x itself,
+below the loss by a slack no network changes.
+With x0 masks the alignment also covers which masks are deleted; not done, nll is the loss.
 
 Time sampling. kappa(t) = t^3 by default ('cubic', the FAIR flow-matching polynomial scheduler with exponent
 3; the community code's CubicKappaScheduler is another cubic, 2t^3 - 3t^2 + 2t), or 'linear'. Near t = 1,
@@ -195,6 +200,39 @@ class TimeEmbedding(nn.Module):
         return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
 
 
+
+
+# ----------------------------------------------------------------------------- the alignment posterior
+def alignment_marginals(y: torch.Tensor, slots: torch.Tensor, mask_id: int) -> torch.Tensor:
+    """Which target position each token of x_t is, given x_t and the target (as flexmdm.py's): y (B, L) target
+    ids (-1 past a row's end), slots (B, K) x_t in order (a token, mask_id, or -1 past the row's) -> P (B, K,
+    L + 2) float64, P[b, j, i] = P(slot j is target token i | x_t, y), positions 1..L (0 and L + 1: the ends).
+    With x0 empty every column jumps at the same hazard, so every fitting alignment (increasing, each slot on
+    an equal token) is equally likely: forward-backward counts, normalised each step."""
+    B, K = slots.shape
+    L = y.size(1)
+    ylen = (y >= 0).sum(1)  # (B,)
+    n_slots = (slots >= 0).sum(1)  # (B,)
+    yy = F.pad(y, (1, 1), value=-1)  # (B, L + 2)
+    pos = torch.arange(L + 2, device=y.device)[None, :]
+    inside = (pos >= 1) & (pos <= ylen[:, None])  # (B, L + 2) the real target positions
+    fits = inside[:, None, :] & ((slots[:, :, None] == mask_id) | (slots[:, :, None] == yy[:, None, :]))  # (B, K, L+2)
+    fits = fits.double()
+    fwd, bwd = [], [None] * K
+    f = (pos == 0).double().expand(B, -1)  # alignments of no slot end at the start
+    for j in range(K):  # f_j(i) = fits_j(i) * sum_(i' < i) f_(j-1)(i')
+        f = fits[:, j] * (f.cumsum(1) - f)
+        f = f / f.sum(1, keepdim=True).clamp(min=1e-300)
+        fwd.append(f)
+    end = (pos == (ylen + 1)[:, None]).double()  # (B, L + 2) each row's END
+    b = end
+    for j in reversed(range(K)):  # b_j(i) = fits_j(i) * sum_(i' > i) b_(j+1)(i'); past a row's slots: its END
+        nb = fits[:, j] * (b.flip(1).cumsum(1).flip(1) - b)
+        nb = nb / nb.sum(1, keepdim=True).clamp(min=1e-300)
+        b = torch.where((j < n_slots)[:, None], nb, end)
+        bwd[j] = b
+    P = torch.stack(fwd, 1) * torch.stack(bwd, 1) if K else fits  # (B, K, L + 2)
+    return P / P.sum(2, keepdim=True).clamp(min=1e-300)
 
 
 # ----------------------------------------------------------------------------- the scheduler kappa(t)
@@ -428,10 +466,15 @@ class Model(nn.Module):
             n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long()  # (B,)
         else:
             n_units = L
+        # for the aligned bound (x0 empty; forward): the target in order, x_t's tokens in order
+        K = int(present.sum(1).max())
+        y = torch.where(col < L[:, None], tgt, -1)  # (B, Nw)
+        xt = torch.full((B, K + 1), -1, dtype=torch.long, device=dev)
+        xt.scatter_(1, torch.where(present, before, K), zt.clamp(min=0))
         return {"x": x[:, :W], "start": start, "n_real": n_real,  # (B, W), (B,), (B,)
                 "t": t, "one_minus_kappa": one_minus_kap, "weight": weight,  # (B,) each
                 "op_kind": kind, "op_slot": slot, "op_tok": tok, "op_logk": logk,  # (B, Nw) each
-                "n_units": n_units}  # (B,)
+                "n_units": n_units, "y": y, "xt": xt[:, :K]}  # (B,), (B, Nw), (B, K)
 
     def forward(self, batch: dict):
         x, t = batch["x"], batch["t"]
@@ -466,9 +509,53 @@ class Model(nn.Module):
         # pending insertion (x0 = enough masks: never one) leaves the insertion head out; add it with weight 0
         loss = survival_loss + edit_loss + 0.0 * self.ins_head.weight.sum()
         n = n_units.detach().float()
-        return loss, {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n,  # the loss is the bound per unit
-                      "survival_loss": survival_loss.detach(), "edit_loss": edit_loss.detach(),
-                      "pending": (pend.sum() / n.clamp(min=1)).detach()}  # edits still needed per unit
+        metrics = {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n,  # the loss is the bound per unit ...
+                   "survival_loss": survival_loss.detach(), "edit_loss": edit_loss.detach(),
+                   "pending": (pend.sum() / n.clamp(min=1)).detach()}  # edits still needed per unit
+        if self.config.x0 == "empty" and not self.training:  # ... or, evaluating an insertion-only flow, the
+            # aligned bound (aligned_edits()): the same survival, the edit term averaged over alignments
+            metrics["nll"] = ((w * (survival.detach() + self.aligned_edits(batch, h.detach(), pi.detach()))).sum()
+                              / n_units.clamp(min=1))
+            metrics["alignment_slack"] = loss.detach() - metrics["nll"]
+        return loss, metrics
+
+    @torch.no_grad()
+    def aligned_edits(self, batch: dict, h: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
+        """x0 empty: the edit term averaged over the alignments of x_t to the target (as flexmdm.py's aligned
+        bound). The loss's term, sum over pending insertions of -log pi - log Q + log k - 1, is per gap g and
+        token a: n (log n - 1 - log pi_g - log Q_g(a)), n the insertions of a pending there. x_t does not say
+        n (in 'abca' -> x_t 'a', is the a the first or the last?); every fitting alignment is equally likely,
+        so n's mean n_bar replaces it: the bound on the chain on x_t, below the loss's by E[n log n] -
+        n_bar log n_bar, which no network changes. h (B, W, C), pi (B, W, 3) -> (B,) per row, w outside."""
+        y, xt, start = batch["y"], batch["xt"], batch["start"]
+        B, K, L = xt.size(0), xt.size(1), y.size(1)
+        P = alignment_marginals(y, xt, -2)  # (B, K, L + 2) no masks: each x_t token on an equal target token
+        ylen, n_slots = (y >= 0).sum(1), (xt >= 0).sum(1)  # (B,)
+        pos = torch.arange(L + 2, device=y.device)
+        # boundaries of the gaps: the start (position 0), x_t's tokens, the end (position ylen + 1); P(pos <= i)
+        cdf = torch.cat([torch.ones(B, 1, L + 2, dtype=P.dtype, device=P.device), P.cumsum(2),
+                         torch.zeros(B, 1, L + 2, dtype=P.dtype, device=P.device)], 1)  # (B, K + 2, L + 2)
+        is_end = torch.arange(K + 2, device=y.device)[None, :] == (n_slots + 1)[:, None]  # (B, K + 2)
+        cdf = torch.where(is_end[:, :, None], (pos[None, :] >= (ylen + 1)[:, None]).double()[:, None, :], cdf)
+        # target token i is missing in gap j (between boundaries j and j + 1) w.p. P(lower < i) - P(upper <= i)
+        q = (cdf[:, :K + 1, :L] - cdf[:, 1:, 1:L + 1]).clamp(min=0)  # (B, K + 1, L)
+        ok = ((torch.arange(K + 1, device=y.device)[None, :] <= n_slots[:, None])[:, :, None]
+              & (torch.arange(L, device=y.device)[None, :] < ylen[:, None])[:, None, :])
+        q = q * ok
+        same = ((y[:, :, None] == y[:, None, :]) & (y[:, :, None] >= 0)).double()  # (B, L, L)
+        n_tok = torch.bmm(q, same)  # (B, K + 1, L): n_bar of the token at i, in gap j
+        n_gap = q.sum(2)  # (B, K + 1) n_bar of gap j
+        cols = (start[:, None] + torch.arange(K + 1, device=y.device)[None, :]).clamp(max=h.size(1) - 1)
+        log_pi = torch.log(pi[..., INS].gather(1, cols).double().clamp(min=1e-30))  # (B, K + 1)
+        out = torch.zeros(B, dtype=torch.float64, device=y.device)
+        for r in range(0, B, 8):  # the insertion head's (rows, K + 1, V) logits a few rows at a time
+            hq = h[r:r + 8].gather(1, cols[r:r + 8, :, None].expand(-1, -1, h.size(2)))  # (b, K + 1, C)
+            log_q = F.log_softmax(self.token_logits(hq, INS), -1).gather(
+                2, y[r:r + 8].clamp(min=0)[:, None, :].expand(-1, K + 1, -1)).double()  # (b, K + 1, L)
+            qq = q[r:r + 8]
+            tok = torch.where(qq > 0, qq * (torch.log(n_tok[r:r + 8].clamp(min=1e-300)) - log_q), 0.0).sum((1, 2))
+            out[r:r + 8] = tok + (n_gap[r:r + 8] * (-1 - log_pi[r:r + 8])).sum(1)
+        return out.float()
 
     # ------------------------------------------------------------------------- sampling
     @torch.no_grad()

@@ -1,6 +1,6 @@
 # MDLM on maze_easy: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 68.4%
 # (FlexMDM 92.3) on its unpublished tier; mdlm_star_easy.py's recipe, 16k + 4k steps.
-# Row (seed 1337): test success 92.7%, exact 91.3% (55 min on one thread of a 2-core AMD EPYC, shared).
+# Rows: test success 92.7% (seed 1337, 55 min), 86.0% (seed 2, 45 min); one shared thread of a 2-core AMD EPYC.
 out_dir = "out/mdlm_maze_easy"
 dataset = "maze/easy"
 model = "mdlm"

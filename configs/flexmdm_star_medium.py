@@ -1,7 +1,7 @@
 # FlexMDM on star_medium (arms of 3-6 nodes: targets of 4-10 tokens, so the length is part of the answer, which
 # a fixed canvas (MDLM, MLM) must place as padding and FlexMDM inserts): the star_easy recipe and sampler, to 32k
 # steps as mdlm_star_medium.py (phase 2 from 20k), with the count-distribution length head (24.2 without it).
-# Row (seed 1337): test 49.3 / 67.3, 40 min on one thread of a 2-core AMD EPYC shared with another run.
+# Rows: test 49.3 / 67.3 (seed 1337, 40 min), 59.2 / 73.1 (seed 2, 46 min); one shared thread, 2-core EPYC.
 out_dir = "out/flexmdm_star_medium"
 dataset = "star/medium"
 model = "flexmdm"

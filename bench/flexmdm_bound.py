@@ -12,7 +12,6 @@ Nats per NLL unit (models/README.md), fixed noise (seeded per batch).
     python bench/flexmdm_bound.py out/flexmdm_shakespeare_char_seed1337/ckpt.pt --out=bench/results/x.json
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,8 +20,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.flexmdm_length import load_flexmdm, write_json  # noqa: E402
 from data.loader import Dataset  # noqa: E402
-from engine import data_dir, load_checkpoint, model_from_checkpoint  # noqa: E402
+from engine import data_dir  # noqa: E402
 
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.9, 0.97)
 
@@ -55,10 +55,7 @@ def main():
     ap.add_argument("--batch_size", type=int, default=128)
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
-    ckpt = load_checkpoint(args.ckpt)
-    if ckpt["model_name"] != "flexmdm":
-        sys.exit(f"error: {args.ckpt} holds a {ckpt['model_name']} model; this script reads FlexMDM checkpoints")
-    model = model_from_checkpoint(ckpt, args.ckpt).eval()
+    ckpt, model = load_flexmdm(args.ckpt)
     data = Dataset(data_dir(ckpt["config"]["dataset"]), args.split, ckpt["config"]["block_size"])
     n = min(args.n, data.n_items)
     t0 = time.time()
@@ -68,13 +65,7 @@ def main():
          "integrand_at_t": {str(t): bound_terms(model, data, n, args.batch_size, t) for t in TIMES},
          "seconds": None}
     r["seconds"] = round(time.time() - t0, 1)
-    print(json.dumps(r, indent=1))
-    if args.out:
-        r["command"] = "python " + " ".join(sys.argv)
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(r, f, indent=1)
-        os.replace(args.out + ".tmp", args.out)
-        print(f"-> {args.out}")
+    write_json(r, args.out)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from data.loader import Dataset  # noqa: E402
-from engine import data_dir, load_checkpoint, model_from_checkpoint  # noqa: E402
+from engine import NanoError, data_dir, load_checkpoint, model_from_checkpoint  # noqa: E402
 from eval import load_scorer, token_ids  # noqa: E402
 
 
@@ -75,6 +75,28 @@ def oracle_length(model, prompt: torch.Tensor, prompt_lens: torch.Tensor, length
     return out
 
 
+def load_flexmdm(path: str):
+    """A FlexMDM checkpoint -> (checkpoint dict, model in eval mode); one line and exit for anything else."""
+    try:
+        ckpt = load_checkpoint(path)
+    except NanoError as e:  # no file, a folder, not a checkpoint: its one line
+        sys.exit(f"error: {e}")
+    if ckpt["model_name"] != "flexmdm":
+        sys.exit(f"error: {path} holds a {ckpt['model_name']} model; this script reads FlexMDM checkpoints")
+    return ckpt, model_from_checkpoint(ckpt, path).eval()
+
+
+def write_json(r: dict, out: str):
+    """Print r; with out, also write it there (atomically), with the command that made it."""
+    print(json.dumps(r, indent=1))
+    if out:
+        r["command"] = "python " + " ".join(sys.argv)
+        with open(out + ".tmp", "w") as f:
+            json.dump(r, f, indent=1)
+        os.replace(out + ".tmp", out)
+        print(f"-> {out}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("ckpt", help="a FlexMDM checkpoint (train.py's ckpt.pt or a shipped one)")
@@ -84,10 +106,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args()
-    ckpt = load_checkpoint(args.ckpt)
-    if ckpt["model_name"] != "flexmdm":
-        sys.exit(f"{args.ckpt} holds a {ckpt['model_name']} model; this script reads FlexMDM checkpoints")
-    model = model_from_checkpoint(ckpt, args.ckpt).eval()
+    ckpt, model = load_flexmdm(args.ckpt)
     path = data_dir(ckpt["config"]["dataset"])
     data = Dataset(path, args.split, ckpt["config"]["block_size"])
     valid = load_scorer(path)
@@ -125,13 +144,7 @@ def main():
                                                                            "reveal_after", "length_head")}},
          "oracle_length": {"seq_acc": mean(oracle_ok), **({"valid_acc": mean(oracle_valid)} if valid else {})},
          "seconds": round(time.time() - t0, 1)}
-    print(json.dumps(r, indent=1))
-    if args.out:
-        r["command"] = "python " + " ".join(sys.argv)
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(r, f, indent=1)
-        os.replace(args.out + ".tmp", args.out)
-        print(f"-> {args.out}")
+    write_json(r, args.out)
 
 
 if __name__ == "__main__":

@@ -466,15 +466,11 @@ class Model(nn.Module):
             n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long()  # (B,)
         else:
             n_units = L
-        # for the aligned bound (x0 empty; forward): the target in order, x_t's tokens in order
-        K = int(present.sum(1).max())
-        y = torch.where(col < L[:, None], tgt, -1)  # (B, Nw)
-        xt = torch.full((B, K + 1), -1, dtype=torch.long, device=dev)
-        xt.scatter_(1, torch.where(present, before, K), zt.clamp(min=0))
         return {"x": x[:, :W], "start": start, "n_real": n_real,  # (B, W), (B,), (B,)
                 "t": t, "one_minus_kappa": one_minus_kap, "weight": weight,  # (B,) each
                 "op_kind": kind, "op_slot": slot, "op_tok": tok, "op_logk": logk,  # (B, Nw) each
-                "n_units": n_units, "y": y, "xt": xt[:, :K]}  # (B,), (B, Nw), (B, K)
+                "n_units": n_units,  # (B,)
+                "y": torch.where(col < L[:, None], tgt, -1)}  # (B, Nw) the target in order: the aligned bound's
 
     def forward(self, batch: dict):
         x, t = batch["x"], batch["t"]
@@ -527,10 +523,13 @@ class Model(nn.Module):
         n (in 'abca' -> x_t 'a', is the a the first or the last?); every fitting alignment is equally likely,
         so n's mean n_bar replaces it: the bound on the chain on x_t, below the loss's by E[n log n] -
         n_bar log n_bar, which no network changes. h (B, W, C), pi (B, W, 3) -> (B,) per row, w outside."""
-        y, xt, start = batch["y"], batch["xt"], batch["start"]
-        B, K, L = xt.size(0), xt.size(1), y.size(1)
+        y, x, start = batch["y"], batch["x"], batch["start"]
+        n_slots = batch["n_real"] - start - 1  # (B,) x_t's tokens: after the prefix and START
+        B, K, L = y.size(0), int(n_slots.max()), y.size(1)
+        k = torch.arange(K, device=y.device)[None, :]
+        xt = torch.where(k < n_slots[:, None], x.gather(1, (start[:, None] + 1 + k).clamp(max=x.size(1) - 1)), -1)
         P = alignment_marginals(y, xt, -2)  # (B, K, L + 2) no masks: each x_t token on an equal target token
-        ylen, n_slots = (y >= 0).sum(1), (xt >= 0).sum(1)  # (B,)
+        ylen = (y >= 0).sum(1)  # (B,)
         pos = torch.arange(L + 2, device=y.device)
         # boundaries of the gaps: the start (position 0), x_t's tokens, the end (position ylen + 1); P(pos <= i)
         cdf = torch.cat([torch.ones(B, 1, L + 2, dtype=P.dtype, device=P.device), P.cumsum(2),

@@ -420,15 +420,10 @@ class Model(nn.Module):
             n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long()  # (B,)
         else:
             n_units = L
-        # for the aligned bound (forward): the target in order and the canvas's slots (a token, or the mask id)
-        Lm, Km = int(L.max()), int(n_kept.max())
-        i = torch.arange(Lm, device=dev)[None, :]
-        y = torch.where(i < L[:, None], tokens.gather(1, (start[:, None] + i).clamp(max=T - 1)), -1)  # (B, Lm)
-        slots = torch.full((B, Km + 1), -1, dtype=torch.long, device=dev)
-        slots.scatter_(1, torch.where(kept, kept.cumsum(1) - 1, Km), torch.where(masked, self.mask_id, tokens))
+        y = torch.where(j < L[:, None], tokens.gather(1, (start[:, None] + j).clamp(max=T - 1)), -1)  # (B, T)
         return {"x": x[:, :W], "target": target[:, :W], "gaps": gaps[:, :W],  # (B, W) each
                 "start": start, "n_real": n_real, "t": t, "weight": weight, "n_units": n_units,  # (B,) each
-                "y": y, "slots": slots[:, :Km]}  # (B, Lm), (B, Km)
+                "y": y}  # the target in order, -1 after it: for the aligned bound (forward, evaluation)
 
     def forward(self, batch: dict):
         x, target, g, t = batch["x"], batch["target"], batch["gaps"], batch["t"]
@@ -481,13 +476,15 @@ class Model(nn.Module):
         network and the sampler live on: per mask KL(pi, p) = CE(pi, p) - H(pi) with pi the posterior of its
         token, per gap the Bregman divergence at the posterior mean count. Lower by sum H(pi) + E[g log g] -
         g_bar log g_bar, which the network cannot change. logits (M, V) at the masks, g_hat (B, W) -> the sum."""
-        x, target, w = batch["x"], batch["target"], batch["weight"].double()
+        x, target, w, start = batch["x"], batch["target"], batch["weight"].double(), batch["start"]
         B, W = x.shape
-        y, slots, start = batch["y"], batch["slots"], batch["start"]
-        K, L = slots.size(1), y.size(1)
+        ylen = (batch["y"] >= 0).sum(1)  # (B,)
+        y = batch["y"][:, :int(ylen.max())]  # (B, L)
+        n_slots = batch["n_real"] - start - 1  # (B,) the canvas: x_t's slots after the prefix, before END
+        K, L = int(n_slots.max()), y.size(1)
+        k = torch.arange(K, device=x.device)[None, :]
+        slots = torch.where(k < n_slots[:, None], x.gather(1, (start[:, None] + k).clamp(max=W - 1)), -1)  # (B, K)
         P = alignment_marginals(y, slots, self.mask_id)  # (B, K, L + 2)
-        n_slots = (slots >= 0).sum(1)  # (B,)
-        ylen = (y >= 0).sum(1)
         e_pos = (P * torch.arange(L + 2, device=x.device)).sum(2)  # (B, K) each slot's expected target position
         # gap before slot j misses E[pos_j] - E[pos_(j-1)] - 1 on average; the END gap ylen - E[pos_last]
         gbar = e_pos - F.pad(e_pos, (1, 0))[:, :K] - 1  # (B, K)

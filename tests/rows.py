@@ -73,3 +73,35 @@ def check_resume(train_main, model: str, dataset: str, tiny: list[str], tmp_path
     assert a["model"].keys() == b["model"].keys()
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+
+
+def forward_with_hidden(m, tokens: torch.Tensor, prompt_lens: torch.Tensor, seed: int = 3):
+    """One noised batch through a model whose trunk reads (x, n_real, t) (FlexMDM, Edit Flows), and the trunk's
+    hidden states, for loss checks by hand: -> batch, loss, metrics, h (B, W, C)."""
+    b = m.collate(tokens, prompt_lens, generator=torch.Generator().manual_seed(seed))
+    loss, metrics = m(b)
+    with torch.no_grad():
+        h = m.trunk(b["x"], b["n_real"], b["t"])
+    return b, loss, metrics, h
+
+
+def bounds_after_overfit(m, prompt: list[int], x: list[int], steps: int, draws: int = 20, rows: int = 1000):
+    """Train m on one row for `steps` (batch 64, AdamW 3e-3), then estimate its two bounds on that row per row (nats:
+    len(x) tokens + the end): the loss (the paper's bound) and metrics['nll'] (the aligned one), each over `draws`
+    batches of `rows` draws -> (aligned, paper), (draws,) each."""
+    opt, g = torch.optim.AdamW(m.parameters(), lr=3e-3), torch.Generator().manual_seed(1)
+    m.train()
+    for _ in range(steps):
+        loss, _ = m(m.collate(torch.tensor([prompt + x] * 64), torch.tensor([len(prompt)] * 64), generator=g))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    aligned, paper = [], []
+    with torch.no_grad():
+        for _ in range(draws):
+            loss, metrics = m(m.collate(torch.tensor([prompt + x] * rows), torch.tensor([len(prompt)] * rows),
+                                        generator=g))
+            aligned.append(metrics["nll"].item() * (len(x) + 1))
+            paper.append(loss.item() * (len(x) + 1))
+    return torch.tensor(aligned), torch.tensor(paper)

@@ -19,7 +19,8 @@ import train
 from data.loader import Dataset
 from models import editflow
 from models.editflow import DEL, INS, SUB
-from rows import STAR, check_resume, losses, small_model, star_rows, trained_model  # tests/rows.py
+from rows import (STAR, bounds_after_overfit, check_resume, forward_with_hidden, losses, small_model,  # tests/rows.py
+                  star_rows, trained_model)
 from test_ilm import TOY, write_rows  # a hand-made rows dataset: 4 problems, targets of 2-4 tokens
 
 
@@ -103,10 +104,7 @@ def test_columns_jump_with_probability_kappa_and_rows_weigh_w_over_q(kappa, samp
 def test_loss_is_the_per_edit_sum_per_unit():
     m = small(n_masks=6)  # fewer masks than some targets: all three kinds
     tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
-    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(3))
-    loss, metrics = m(b)
-    with torch.no_grad():
-        h = m.trunk(b["x"], b["n_real"], b["t"])
+    b, loss, metrics, h = forward_with_hidden(m, tokens, pl)
     total = 0.0
     for i in range(8):
         w, omk, s0, n = float(b["weight"][i]), float(b["one_minus_kappa"][i]), int(b["start"][i]), int(b["n_real"][i])
@@ -144,16 +142,13 @@ def test_aligned_bound_by_enumeration():
     import itertools
     m = small(x0="empty")
     tokens, pl = few_token_rows()
-    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(3))
-    loss, metrics = m(b)
-    with torch.no_grad():
-        h = m.trunk(b["x"], b["n_real"], b["t"])
+    b, loss, metrics, h = forward_with_hidden(m, tokens, pl)
     total = 0.0
     for i in range(8):
         w, omk, s0, n = float(b["weight"][i]), float(b["one_minus_kappa"][i]), int(b["start"][i]), int(b["n_real"][i])
         pi = omk * F.softplus(m.rate_head(h[i]).double())  # no masks with x0 empty
         total += w * (pi[s0:n, INS].sum() + pi[s0 + 1:n, DEL].sum() + pi[s0 + 1:n, SUB].sum()).item()
-        y, xt = [v for v in b["y"][i].tolist() if v >= 0], [v for v in b["xt"][i].tolist() if v >= 0]
+        y, xt = [v for v in b["y"][i].tolist() if v >= 0], b["x"][i, s0 + 1:n].tolist()  # x_t: after START
         fits = [c for c in itertools.combinations(range(len(y)), len(xt)) if all(y[p] == v for p, v in zip(c, xt))]
         n_bar = {}
         for c in fits:
@@ -213,21 +208,7 @@ def test_both_bounds_are_above_the_exact_nll_and_the_aligned_one_is_tighter():
     <= the aligned bound (nll) < the paper's bound (the loss), Monte Carlo over 20 batches of 1000 draws;
     2026-12-02 it gave 0.405 <= 0.664 < 1.359 nats."""
     m, prompt, x = small(x0="empty"), [5, 6], [7, 7, 8]
-    opt, g = torch.optim.AdamW(m.parameters(), lr=3e-3), torch.Generator().manual_seed(1)
-    m.train()
-    for _ in range(300):
-        loss, _ = m(m.collate(torch.tensor([prompt + x] * 64), torch.tensor([2] * 64), generator=g))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    m.eval()
-    aligned, paper = [], []
-    with torch.no_grad():
-        for _ in range(20):
-            loss, metrics = m(m.collate(torch.tensor([prompt + x] * 1000), torch.tensor([2] * 1000), generator=g))
-            aligned.append(metrics["nll"].item() * 4)  # per row: 3 tokens + the end
-            paper.append(loss.item() * 4)
-    aligned, paper = torch.tensor(aligned), torch.tensor(paper)
+    aligned, paper = bounds_after_overfit(m, prompt, x, steps=300)  # nats per row, 20 estimates each
     exact = exact_nll(m, prompt, x)
     assert exact < 1.0  # the chain learnt the row: a bound far above it would not be tested
     assert exact < aligned.mean() - 3 * aligned.std() / 20 ** 0.5

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 import train
 from data.loader import Dataset
 from models import flexmdm
-from rows import STAR, check_resume, losses, small_model, star_rows, trained_model  # tests/rows.py
+from rows import (STAR, bounds_after_overfit, check_resume, forward_with_hidden, losses, small_model,  # tests/rows.py
+                  star_rows, trained_model)
 from test_ilm import TOY, write_rows  # a hand-made rows dataset: 4 problems, targets of 2-4 tokens
 
 
@@ -83,10 +84,7 @@ def test_noise_follows_the_two_clocks():
 def test_loss_is_weighted_ce_plus_bregman_per_unit():
     m = small()
     tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
-    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(3))
-    loss, metrics = m(b)
-    with torch.no_grad():
-        h = m.trunk(b["x"], b["n_real"], b["t"])
+    b, loss, metrics, h = forward_with_hidden(m, tokens, pl)
     total = 0.0
     for i in range(8):
         w, t = float(b["weight"][i]), float(b["t"][i])
@@ -112,10 +110,7 @@ def test_distribution_head_adds_its_ce_and_keeps_the_bound():
     count under the categorical head, weighted as the Bregman term, per unit; nll stays the bound alone."""
     m = small(length_head="distribution")
     tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
-    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(3))
-    loss, metrics = m(b)
-    with torch.no_grad():
-        h = m.trunk(b["x"], b["n_real"], b["t"])
+    b, loss, metrics, h = forward_with_hidden(m, tokens, pl)
     bound, count = 0.0, 0.0
     for i in range(8):
         w, t = float(b["weight"][i]), float(b["t"][i])
@@ -170,15 +165,12 @@ def test_aligned_bound_by_enumeration():
     the Bregman term at the posterior mean of its count, weighted and per unit as the loss: by hand here."""
     m = small()
     tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
-    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(3))
-    loss, metrics = m(b)
-    with torch.no_grad():
-        h = m.trunk(b["x"], b["n_real"], b["t"])
+    b, loss, metrics, h = forward_with_hidden(m, tokens, pl)
     total = 0.0
     for i in range(8):
         w, t, s0 = float(b["weight"][i]), float(b["t"][i]), int(b["start"][i])
         y = [v for v in b["y"][i].tolist() if v >= 0]
-        slots = [v for v in b["slots"][i].tolist() if v >= 0]
+        slots = b["x"][i, s0:int(b["n_real"][i]) - 1].tolist()  # the canvas: masks and clean tokens, before END
         fits = brute_alignments(y, slots, m.mask_id)
         for k in range(len(slots) + 1):  # the gap before slot k (k = len(slots): END)
             ends = [((c[k - 1] if k else -1), (c[k] if k < len(slots) else len(y))) for c in fits]
@@ -234,21 +226,7 @@ def test_both_bounds_are_above_the_exact_nll_and_the_aligned_one_is_tighter():
     exact -log p(x) of the chain (forward equation) <= the aligned bound (nll) < the paper's bound (the loss),
     Monte Carlo over 20 batches of 1000 draws each; 2026-12-02 it gave 0.097 <= 0.26 < 1.81 nats."""
     m, prompt, x = small(), [5, 6], [7, 7, 8]
-    opt, g = torch.optim.AdamW(m.parameters(), lr=3e-3), torch.Generator().manual_seed(1)
-    m.train()
-    for _ in range(400):
-        loss, _ = m(m.collate(torch.tensor([prompt + x] * 64), torch.tensor([2] * 64), generator=g))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    m.eval()
-    aligned, paper = [], []
-    with torch.no_grad():
-        for _ in range(20):
-            loss, metrics = m(m.collate(torch.tensor([prompt + x] * 1000), torch.tensor([2] * 1000), generator=g))
-            aligned.append(metrics["nll"].item() * 4)  # per row: 3 tokens + the end
-            paper.append(loss.item() * 4)
-    aligned, paper = torch.tensor(aligned), torch.tensor(paper)
+    aligned, paper = bounds_after_overfit(m, prompt, x, steps=400)  # nats per row, 20 estimates each
     exact = exact_nll(m, prompt, x)
     assert exact < 0.5  # the chain learnt the row: a bound far above it would not be tested
     assert exact < aligned.mean() - 3 * aligned.std() / 20 ** 0.5

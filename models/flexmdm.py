@@ -468,14 +468,9 @@ class Model(nn.Module):
 
     @torch.no_grad()
     def aligned_bound(self, batch: dict, logits: torch.Tensor, g_hat: torch.Tensor, is_gap: torch.Tensor):
-        """The loss's terms averaged over the alignments of x_t to the target (alignment_marginals): the same
-        model-dependent part, so the same gradient in expectation, without the loss's slack. The loss charges
-        each mask the CE of the token it happens to be and each gap the Bregman term of the count it happens to
-        miss, though x_t does not say which (a canvas of two masks over 'abc' is ab, ac or bc). That is a valid
-        bound on the joint of noising path and alignment; averaged, it bounds the chain on x_t itself, which the
-        network and the sampler live on: per mask KL(pi, p) = CE(pi, p) - H(pi) with pi the posterior of its
-        token, per gap the Bregman divergence at the posterior mean count. Lower by sum H(pi) + E[g log g] -
-        g_bar log g_bar, which the network cannot change. logits (M, V) at the masks, g_hat (B, W) -> the sum."""
+        """The aligned bound (docstring, 'The NLL reported'): per mask KL(pi, p), pi its token's posterior, per gap
+        the Bregman term at the posterior mean count, weighted as the loss. logits (M, V) at the masks, g_hat
+        (B, W) -> the sum over the batch."""
         x, target, w, start = batch["x"], batch["target"], batch["weight"].double(), batch["start"]
         B, W = x.shape
         ylen = (batch["y"] >= 0).sum(1)  # (B,)

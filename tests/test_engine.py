@@ -73,11 +73,14 @@ def test_ema_switched_on_at_resume_starts_from_the_trained_weights(star_data, ti
     assert all(torch.allclose(ema[k], 0.9 * w5[k] + 0.1 * w6[k], atol=1e-6) for k in w5)
 
 
-def test_kv_cache_equals_recomputation(star_data):
+@pytest.mark.parametrize("neighbour_mix", [False, True])
+def test_kv_cache_equals_recomputation(star_data, neighbour_mix):
     from models.arlm import Config, Model
     torch.manual_seed(0)
     model = Model(Config(vocab_size=24, pad_id=0, bos_id=1, eos_id=2, block_size=42, max_target_len=10,
-                         n_layer=2, n_head=2, n_embd=32)).eval()
+                         n_layer=2, n_head=2, n_embd=32, neighbour_mix=neighbour_mix)).eval()
+    if neighbour_mix:  # a mix large enough that a wrong previous token changes the outputs
+        torch.nn.init.normal_(model.mix_left.weight, std=1.0)
     from data.loader import Dataset
     data = Dataset(star_data("medium"), "val")  # prompts of different lengths: the left-padding path
     tokens, plens = data.get(range(32))
@@ -94,6 +97,20 @@ def test_kv_cache_equals_recomputation(star_data):
     batch = model.generate(prompt.clamp(min=0), plens, 10)
     for i in (0, 5, 17):
         assert torch.equal(model.generate(prompt[i:i + 1, :plens[i]], plens[i:i + 1], 10)[0], batch[i])
+    # every step's logits, left-padded in the batch, equal the training pass's over the row's own output
+    for cache in (True, False):
+        model.config.kv_cache, seen = cache, []
+        hook = model.head.register_forward_hook(lambda mod, inp, out: seen.append(out))
+        batch = model.generate(prompt.clamp(min=0), plens, 10)
+        hook.remove()
+        for i in (0, 5, 17):
+            n = int((batch[i] >= 0).sum()) + int((batch[i] < 0).any())  # the steps that wrote row i (eos too)
+            b = model.collate(torch.cat([prompt[i:i + 1, :plens[i]], batch[i:i + 1, :n].clamp(min=0)], 1),
+                              plens[i:i + 1])
+            read, pos = b["y"] >= 0, torch.arange(b["x"].size(1))[None, :]
+            with torch.no_grad():
+                teacher = model.head(model.trunk(b["x"], pos, read=read))  # (M, V)
+            assert torch.allclose(torch.stack([s[i] for s in seen[:n]]), teacher[:n], atol=1e-5)
 
 
 def test_ddp_two_processes_equal_one(star_data, tiny, tmp_path):

@@ -44,6 +44,7 @@ class Config:
     # graphs reads an edge's two nodes together; a causal model can learn a previous-token head for that, but
     # at 4L/64 ARLM solved only ~46% of the star_medium rows whose branch is one lookup back from the goal.
     neighbour_mix: bool = False  # add a linear map of the previous token's embedding (causal: never the next)
+    abs_pos: bool = False  # learned absolute positions added to the embeddings (GPT-2), besides RoPE
     # sampling
     temperature: float = 0.0  # 0 = greedy (argmax), unless top_k or top_p is set: then a draw at temperature 1
     top_k: int = 0  # keep the k most likely tokens; 0 = all
@@ -127,12 +128,14 @@ class Model(nn.Module):
         self.n_vocab = max(c.vocab_size, self.pad_id + 1, self.eos_id + 1)
         self.wte = nn.Embedding(self.n_vocab, c.n_embd)
         self.mix_left = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        n_pos = 2 * c.block_size + c.max_target_len + 2  # room to generate (the rotary tables' length)
+        self.wpe = nn.Embedding(n_pos, c.n_embd) if c.abs_pos else None
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.norm = nn.LayerNorm(c.n_embd, bias=False)
         self.head = nn.Linear(c.n_embd, self.n_vocab, bias=False)
         self.head.weight = self.wte.weight  # weight tying (GPT-2)
-        cos, sin = rotary_tables(2 * c.block_size + c.max_target_len + 2, c.n_embd // c.n_head)  # room to generate
+        cos, sin = rotary_tables(n_pos, c.n_embd // c.n_head)
         self.register_buffer("cos", cos, persistent=False)  # not saved: recomputed from the config
         self.register_buffer("sin", sin, persistent=False)
         self.apply(self._init)
@@ -156,6 +159,8 @@ class Model(nn.Module):
         if self.mix_left is not None:  # x_i += A e_(i-1): the previous token only, so the model stays causal
             prev = F.pad(idx[:, :-1], (1, 0), value=-1) if prev is None else prev
             x = x + self.mix_left(self.wte(prev.clamp(min=0)) * (prev >= 0)[..., None])
+        if self.wpe is not None:  # pos counts from each row's first real token, in training and generation
+            x = x + self.wpe(pos)
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, cos, sin, attn_mask, caches[i] if caches else None, at if i == len(self.blocks) - 1 else None)

@@ -74,13 +74,15 @@ def test_ema_switched_on_at_resume_starts_from_the_trained_weights(star_data, ti
 
 
 @pytest.mark.parametrize("neighbour_mix", [False, True])
-def test_kv_cache_equals_recomputation(star_data, neighbour_mix):
+def test_kv_cache_equals_recomputation(star_data, neighbour_mix):  # with neighbour_mix: abs_pos too
     from models.arlm import Config, Model
     torch.manual_seed(0)
     model = Model(Config(vocab_size=24, pad_id=0, bos_id=1, eos_id=2, block_size=42, max_target_len=10,
-                         n_layer=2, n_head=2, n_embd=32, neighbour_mix=neighbour_mix)).eval()
+                         n_layer=2, n_head=2, n_embd=32, neighbour_mix=neighbour_mix,
+                         abs_pos=neighbour_mix)).eval()
     if neighbour_mix:  # a mix large enough that a wrong previous token changes the outputs
         torch.nn.init.normal_(model.mix_left.weight, std=1.0)
+        torch.nn.init.normal_(model.wpe.weight, std=1.0)
     from data.loader import Dataset
     data = Dataset(star_data("medium"), "val")  # prompts of different lengths: the left-padding path
     tokens, plens = data.get(range(32))

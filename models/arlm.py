@@ -4,7 +4,9 @@ ARLM: the autoregressive baseline, a causal transformer that predicts the next t
 Lineage: GPT-2 (Radford et al. 2019) as distilled in nanoGPT, with rotary positions (Su et al. 2021,
 RoFormer) instead of learned ones and PyTorch's fused attention (SDPA). In the XLM paper (Patel et al. 2025)
 it is the baseline that insertion and masked models are compared with; on star graphs it has to pick the
-branch at the junction before it has seen where the path leads, which is why it fails there.
+branch at the junction before it has written where the path leads, so it gets the branch right only by
+tracing back from the goal inside one forward pass: one lookup when the goal is two edges past the junction
+(half of star_medium), four on star_easy, where it stays at a third (bench/results/star_medium_probes.json).
 
 This file is also the reference for the model contract (models/README.md): Config, Model(config),
 model(batch) -> (loss, metrics), Model.nll_kind, Model.collate(tokens, prompt_lens, generator) -> batch and

@@ -151,6 +151,13 @@ def sample_throughput() -> str:
     return "\n".join(out + sources(FILES["sample_throughput"]))
 
 
+def blocks(r: dict) -> str:
+    """', blocks of k' for a row whose config sets block_len (BD3-LM rows differ only in that)."""
+    cfg = {}
+    exec(open(os.path.join(ROOT, r["config"])).read(), cfg)  # configs are plain literals
+    return f", blocks of {cfg['block_len']}" if "block_len" in cfg else ""
+
+
 def shakespeare_char() -> str:
     """One row per bench/results/shakespeare_char/<config>_seed<k>.json (bench/star_row.py --split=val), and
     the corpus: held-out rows scored by the same ARLM reference."""
@@ -167,7 +174,7 @@ def shakespeare_char() -> str:
         nll = "–" if e.get("nll") is None else ("≤ " if r["nll_kind"] == "bound" else "") + f"{e['nll']:.3f}"
         gen = f"{e['gen_nll']:.3f}" if "gen_nll" in e else "–"
         quart = "/".join(str(q) for q in e.get("gen_len_quartiles", []))
-        out.append(f"| {shown(r['model'])} | {r['seed']} | {nll} | {gen} | {e.get('gen_entropy', 0):.2f} | "
+        out.append(f"| {shown(r['model'])}{blocks(r)} | {r['seed']} | {nll} | {gen} | {e.get('gen_entropy', 0):.2f} | "
                    f"{e.get('gen_mean_len', 0):.0f} ({quart}) | {e.get('len_w1', 0):.1f} | {r['steps']} | "
                    f"{r['wall_s'] / 60:.1f} min | `{r['name']}_seed{r['seed']}.json` |")
         corpus = corpus or (e if "corpus_nll" in e else None)

@@ -1,6 +1,6 @@
 # ARLM on star_medium (XLM Table 1 row; paper 77.2 / 82.1 at 12L/768): the star_easy recipe (ILM's phase 1 at
-# 4L/64, 20k steps) and the previous token's embedding mixed in (neighbour_mix). Row: test 56.4 / 66.7 (seed
-# 1337, 17.5 min, one thread of a 2-core AMD EPYC shared with another run); without the mix 37.1 and 34.6.
+# 4L/64, 20k steps) and the previous token's embedding mixed in (neighbour_mix). Rows: test 56.4 / 66.7 (seed
+# 1337), 56.3 / 66.5 (seed 2); 16 min each on one thread of a 2-core AMD EPYC; without the mix 37.1 / 34.6.
 out_dir = "out/arlm_star_medium"
 dataset = "star/medium"
 model = "arlm"

@@ -13,6 +13,9 @@ star_easy but 77.2 on star_medium (bench/results/star_medium_probes.json):
 import ast, os, random, sys, collections, json
 import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if len(sys.argv) < 4 or sys.argv[1] not in ('xlm', 'ours') or sys.argv[2] not in ('easy', 'medium', 'hard') \
+        or (sys.argv[1] == 'xlm' and len(sys.argv) < 5):
+    sys.exit(__doc__)
 SRC = sys.argv[4] if len(sys.argv) > 4 else None
 tree = ast.parse(open(SRC).read()) if SRC else ast.Module(body=[], type_ignores=[])
 keep = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in

@@ -42,7 +42,7 @@ class Config:
     n_head: int = 4
     n_embd: int = 128
     dropout: float = 0.0
-    # Off by default; the star configs turn it on, as mdlm.py's and mlm.py's do for theirs. A lookup on star
+    # Off by default; configs/arlm_star_medium.py turns both on, as mdlm.py's star configs do. A lookup on star
     # graphs reads an edge's two nodes together; a causal model can learn a previous-token head for that, but
     # at 4L/64 ARLM solved only ~46% of the star_medium rows whose branch is one lookup back from the goal.
     neighbour_mix: bool = False  # add a linear map of the previous token's embedding (causal: never the next)
@@ -159,8 +159,9 @@ class Model(nn.Module):
         at = None if read is None else read.reshape(-1).nonzero().squeeze(1)  # (M,) flat positions read
         x = self.wte(idx)  # (B, T, C)
         if self.mix_left is not None:  # x_i += A e_(i-1): the previous token only, so the model stays causal
-            prev = F.pad(idx[:, :-1], (1, 0), value=-1) if prev is None else prev
-            x = x + self.mix_left(self.wte(prev.clamp(min=0)) * (prev >= 0)[..., None])
+            before = F.pad(x[:, :-1], (0, 0, 1, 0)) if prev is None else \
+                self.wte(prev.clamp(min=0)) * (prev >= 0)[..., None]  # (B, T, C), zeros where there is none
+            x = x + self.mix_left(before)
         if self.wpe is not None:  # pos counts from each row's first real token, in training and generation
             x = x + self.wpe(pos)
         x = self.drop(x)
@@ -266,8 +267,10 @@ class Model(nn.Module):
                 q0, q1 = 0, P + t
                 inp = seq
             mask = (causal[q0:q1, :q1][None] & key_ok[:, None, :q1]).unsqueeze(1)  # (B, 1, q, k)
-            cols = torch.arange(q0, q1, device=dev)[None, :]  # the columns fed; the ids before them (-1: none)
-            prev = torch.where(cols > start[:, None], seq[:, (cols - 1).clamp(min=0)[0]], -1)  # (B, q)
+            prev = None
+            if self.mix_left is not None:  # the ids before the fed columns (-1: none, also in the left padding)
+                cols = torch.arange(q0, q1, device=dev)[None, :]
+                prev = torch.where(cols > start[:, None], seq[:, (cols - 1).clamp(min=0)[0]], -1)  # (B, q)
             h = self.trunk(inp, pos_all[:, q0:q1], mask, caches if c.kv_cache else None, prev=prev)
             if c.kv_cache:
                 for cache in caches:

@@ -63,6 +63,11 @@ class Config:
     n_head: int = 4
     n_embd: int = 64  # 4L/64: the CPU star_easy recipe (configs/ilm_star_easy.py), the default run's network
     dropout: float = 0.0
+    # mlm.py's two additions for small bidirectional models (off by default; configs/ilm_star_hard.py turns them
+    # on): each slot also sees its left and right neighbours' embeddings (on star graphs: an edge's partner
+    # node, the key of every lookup) and a learned absolute position besides RoPE
+    neighbour_mix: bool = False  # add linear maps of the left and right real slots' embeddings (zero past the ends)
+    abs_pos: bool = False  # learned absolute positions of the slots (CLS at 0), besides RoPE
     # sampling
     stop_threshold: float = 0.9  # stop a sequence once the stop head's p(stop) reaches this (the paper's 0.9)
     two_stage: bool = True  # True: gap first (log-sum-exp over tokens), then the token; False: one joint draw
@@ -161,6 +166,10 @@ class Model(nn.Module):
         self.n_vocab = V + 2
         self.wte = nn.Embedding(self.n_vocab, c.n_embd)
         self.drop = nn.Dropout(c.dropout)
+        self.mix_left = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        self.mix_right = nn.Linear(c.n_embd, c.n_embd, bias=False) if c.neighbour_mix else None
+        n_pos = 2 * c.block_size + c.max_target_len + 2  # room to generate, as the rotary tables below
+        self.wpe = nn.Embedding(n_pos, c.n_embd) if c.abs_pos else None
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.norm = nn.LayerNorm(c.n_embd, bias=False)
         # slot s, token v: insert v after s. Not tied to wte, as in XLM: a tied head scores h_s . e_v with
@@ -171,7 +180,7 @@ class Model(nn.Module):
         banned = torch.zeros(self.n_vocab, dtype=torch.bool)
         banned[[i for i in (c.pad_id, c.mask_id, V, V + 1) if i is not None]] = True
         self.register_buffer("banned", banned, persistent=False)
-        cos, sin = rotary_tables(2 * c.block_size + c.max_target_len + 2, c.n_embd // c.n_head)  # room to generate
+        cos, sin = rotary_tables(n_pos, c.n_embd // c.n_head)
         self.register_buffer("cos", cos, persistent=False)  # not saved: recomputed from the config
         self.register_buffer("sin", sin, persistent=False)
         self.apply(self._init)
@@ -209,7 +218,19 @@ class Model(nn.Module):
         out = read.nonzero().squeeze(1)  # (M,) their rows in the packed (N, C) ...
         m = len(out)  # ... and more rows, up to a multiple of 64 again
         out = torch.cat([out, (~read).nonzero().squeeze(1)[:min(-m % 64, len(slots) - m)]])
-        h = self.drop(self.wte(x.reshape(-1).index_select(0, slots)))  # (N, C)
+        if self.mix_left is None and self.wpe is None:
+            h = self.wte(x.reshape(-1).index_select(0, slots))  # (N, C)
+        else:  # on the canvas first, where neighbours are adjacent, then packed
+            # (B, W, C) zero at padding: a row's last slot has no right neighbour however wide the batch is
+            # (training and sampling pad rows differently; tests/test_ilm.py checks that they agree)
+            e = self.wte(x) * key_ok[:, :, None]
+            h = e
+            if self.mix_left is not None:  # h_s += A e_(s-1) + B e_(s+1)
+                h = h + self.mix_left(F.pad(e[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(e[:, 1:], (0, 0, 0, 1)))
+            if self.wpe is not None:
+                h = h + self.wpe(s[0])[None]
+            h = h.reshape(B * W, -1).index_select(0, slots)  # (N, C)
+        h = self.drop(h)
         for i, block in enumerate(self.blocks):
             h = block(h, cos, sin, attn_mask, slots, out if i == len(self.blocks) - 1 else None)
         h = self.norm(h[:m])  # (M, C) the read slots

@@ -63,9 +63,10 @@ class Config:
     n_head: int = 4
     n_embd: int = 64  # 4L/64: the CPU star_easy recipe (configs/ilm_star_easy.py), the default run's network
     dropout: float = 0.0
-    # mlm.py's two additions for small bidirectional models (off by default; probed on star_hard, see
-    # bench/results/ilm_star_hard_probes.json): each slot also sees its left and right neighbours' embeddings (on star graphs: an edge's partner
-    # node, the key of every lookup) and a learned absolute position besides RoPE
+    # mlm.py's two additions for small bidirectional models (off by default; probed on star_hard:
+    # bench/results/ilm_star_hard_probes.json): each slot also sees its left and right neighbours'
+    # embeddings (on star graphs: an edge's partner node, the key of every lookup) and a learned
+    # absolute position besides RoPE
     neighbour_mix: bool = False  # add linear maps of the left and right real slots' embeddings (zero past the ends)
     abs_pos: bool = False  # learned absolute positions of the slots (CLS at 0), besides RoPE
     # sampling

@@ -224,8 +224,7 @@ class Model(nn.Module):
         else:  # on the canvas first, where neighbours are adjacent, then packed
             # (B, W, C) zero at padding: a row's last slot has no right neighbour however wide the batch is
             # (training and sampling pad rows differently; tests/test_ilm.py checks that they agree)
-            e = self.wte(x) * key_ok[:, :, None]
-            h = e
+            h = e = self.wte(x) * key_ok[:, :, None]
             if self.mix_left is not None:  # h_s += A e_(s-1) + B e_(s+1)
                 h = h + self.mix_left(F.pad(e[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(e[:, 1:], (0, 0, 0, 1)))
             if self.wpe is not None:

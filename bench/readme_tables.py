@@ -15,7 +15,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from star_table import shown  # noqa: E402  (the papers' spellings of the model names)
+from star_table import blocks, shown  # noqa: E402  (the papers' spellings; BD3-LM's block length)
 RESULTS = os.path.join(ROOT, "bench", "results")
 FILES = {  # table -> the results files it is made from, in row order
     "train_throughput": ["train_throughput.json", "train_throughput_768.json"],
@@ -149,13 +149,6 @@ def sample_throughput() -> str:
     out += ["", "Prompts timed per measurement, after one warm-up batch: " +
             "; ".join(f"{n} at batch {b}" for b, n in sorted(timed)) + ". The JSON holds no wall times.", ""]
     return "\n".join(out + sources(FILES["sample_throughput"]))
-
-
-def blocks(r: dict) -> str:
-    """', blocks of k' for a row whose config sets block_len (BD3-LM rows differ only in that)."""
-    cfg = {}
-    exec(open(os.path.join(ROOT, r["config"])).read(), cfg)  # configs are plain literals
-    return f", blocks of {cfg['block_len']}" if "block_len" in cfg else ""
 
 
 def shakespeare_char() -> str:

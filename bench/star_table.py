@@ -23,14 +23,28 @@ PAPER = {  # XLM paper, Table 1 (12-layer, d=768), sequence / token accuracy %: 
 ORDER = {"ilm": 0, "mdlm": 1, "mlm": 2, "arlm": 3, "easy": 0, "medium": 1, "hard": 2}
 
 
+def block_len(r: dict):
+    """The block_len a row's config sets (BD3-LM rows differ only in that; 0 is one block), else None."""
+    cfg = {}
+    exec(open(os.path.join(ROOT, r["config"])).read(), cfg)  # configs are plain literals
+    return cfg.get("block_len")
+
+
+def blocks(r: dict) -> str:
+    """', blocks of k' (', one block') for a row whose config sets block_len, else ''."""
+    bl = block_len(r)
+    return "" if bl is None else ", one block" if bl == 0 else f", blocks of {bl}"
+
+
 def load() -> dict:
     rows = {}
     for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
         with open(path) as f:
             r = json.load(f)
         rows.setdefault(r["config"], []).append(r)
-    return dict(sorted(rows.items(), key=lambda kv: (ORDER.get(kv[1][0]["model"], 9),
-                                                     ORDER.get(kv[1][0]["dataset"].split("/")[-1], 9))))
+    return dict(sorted(rows.items(), key=lambda kv: (ORDER.get(kv[1][0]["model"], 9),  # block 0 (one) last
+                                                     ORDER.get(kv[1][0]["dataset"].split("/")[-1], 9),
+                                                     block_len(kv[1][0]) or float("inf"))))
 
 
 NAMES = {"bd3lm": "BD3-LM", "flexmdm": "FlexMDM", "editflow": "Edit Flows"}  # the papers' spellings
@@ -61,7 +75,7 @@ def render() -> str:
         machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)" + (", shared" if m.get("shared") or
                                                                                       max(m.get("load_avg_at_end") or [0]) > m["cores"] else "")
         extra = r0["eval_command"].split("--split=test")[-1].strip()  # sampler overrides of the test evaluation
-        out.append(f"| {shown(r0['model'])} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
+        out.append(f"| {shown(r0['model'])}{blocks(r0)} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
     out += ["", "Time to accuracy: wall time from the start of the run (its evaluations included) until the "
             "validation sequence accuracy (the config's eval_gen_examples val prompts, 200 by default, decoded with "
@@ -71,7 +85,7 @@ def render() -> str:
         for r in sorted(seeds, key=lambda r: r["seed"]):
             t = first_reach(r["curve"])
             reach = f"{t / 60:.1f} min" if t is not None else "never"
-            out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
+            out.append(f"| {shown(r['model'])}{blocks(r)} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
                        f"{100 * r['test_seq_acc']:.1f} | {r['wall_s'] / 60:.1f} min |")
     out += ["", *xlm_recipe_time()]
     out += ["", "Pretrained models that ship with the code (the weights, the EMA where the run kept one, and the config; `python eval.py --ckpt=<file> "

@@ -1,5 +1,6 @@
 # BD3-LM on star_easy, blocks of 2, between ARLM (block 1) and the block-4 row. Otherwise
-# bd3lm_star_easy.py's recipe and sampler; a block-length row. Not yet run.
+# bd3lm_star_easy.py's recipe and sampler. Row (seed 1337): test 35.5 / 51.6 in confidence order, 34 min on
+# one thread (ARLM 34.0).
 out_dir = "out/bd3lm_star_easy_block2"
 dataset = "star/easy"
 model = "bd3lm"

@@ -1,6 +1,6 @@
 # FlexMDM on maze_medium: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 90.4%
 # (MDM 29.3) on its unpublished tier; flexmdm_star_easy.py's recipe, 16k + 4k steps.
-# Not yet run; success = eval.py valid_acc.
+# Row (seed 1337): test success 0.2% (exact 0.1%), 47 min on one thread: the easy recipe does not carry over.
 out_dir = "out/flexmdm_maze_medium"
 dataset = "maze/medium"
 model = "flexmdm"

@@ -1,5 +1,5 @@
 # FlexMDM on maze_hard: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 90.0%
-# (MDM 24.2) on its unpublished tier; flexmdm_star_easy.py's recipe, 16k + 4k steps.
+# (MDM 24.2) on its unpublished tier; flexmdm_maze_easy.py's recipe (16k + 4k steps, the paper's sampler).
 # Not yet run; success = eval.py valid_acc.
 out_dir = "out/flexmdm_maze_hard"
 dataset = "maze/hard"
@@ -19,8 +19,10 @@ warmup_iters = 100
 phases = [dict(start=16000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
 eval_interval = 4000  # an evaluation generates 200 paths of <= 128 cells in 256 steps (FlexMDM: ~4 min)
 best_metric = "val_seq_acc"  # the reference is the shortest path, the only one without a detour; eval.py adds valid_acc
-steps = 256  # sampler steps: the first quarter insert (up to 128 masks), the rest reveal them
-# sampler only (training unaffected): insert first, then the surest masks (as flexmdm_star_easy.py)
-unmask = "confidence"
-insert = "binomial"
-reveal_after = 0.25
+length_head = "distribution"  # a count distribution per gap (the official code's option): 81% valid vs 60% on easy (maze_diag)
+steps = 256  # two per position of the 128-cell limit
+# the paper's sampler: tau-leaping, insertions and reveals together, sampled tokens, Poisson insertions
+# (star_easy's insert-first sampler, with the expectation head: 0.2% on maze_medium, star_superseded)
+unmask = "sample"
+insert = "poisson"
+reveal_after = 0.0

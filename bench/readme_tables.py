@@ -194,7 +194,9 @@ def maze() -> str:
         return "No rows yet: `bench/results/maze/` is empty."
     out = ["| model | task | seed | success % | exact % | token % | steps | wall | JSON |",
            "|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["seed"])):
+    tier = {"easy": 0, "medium": 1, "hard": 2}  # the tiers in order of difficulty, others after them
+    for r in sorted(rows, key=lambda r: (tier.get(r["dataset"].split("/")[-1], 3), r["dataset"], r["model"],
+                                         r["seed"])):
         e = r["eval"]
         out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {100 * e['valid_acc']:.1f} | "
                    f"{100 * r['test_seq_acc']:.1f} | {100 * r['test_tok_acc']:.1f} | {r['steps']} | "

@@ -1,6 +1,6 @@
 # FlexMDM on maze_hard: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 90.0%
 # (MDM 24.2) on its unpublished tier; flexmdm_maze_easy.py's recipe (16k + 4k steps, the paper's sampler).
-# Not yet run; success = eval.py valid_acc.
+# Row (seed 1337): test success 14.0% (exact 1.1%; MDLM 4.6%), 84 + 52 min eval, one shared thread; still rising.
 out_dir = "out/flexmdm_maze_hard"
 dataset = "maze/hard"
 model = "flexmdm"

@@ -1,6 +1,6 @@
 # FlexMDM on maze_medium: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 90.4%
 # (MDM 29.3) on its unpublished tier; flexmdm_maze_easy.py's recipe (16k + 4k steps, the paper's sampler).
-# Row (seed 1337): test success 17.4% (exact 1.5%; MDLM 29.2%), 52 min + 22 min eval, one shared thread; still rising.
+# Row (seed 1337): test success 17.4% (exact 1.5%; MDLM 29.2%), 52 + 22 min eval, one shared thread; still rising.
 out_dir = "out/flexmdm_maze_medium"
 dataset = "maze/medium"
 model = "flexmdm"

@@ -1,6 +1,6 @@
 # MDLM on maze_hard: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 24.2%
 # (FlexMDM 90.0) on its unpublished tier; mdlm_star_easy.py's recipe, 16k + 4k steps.
-# Not yet run; success = eval.py valid_acc.
+# Row (seed 1337): test success 4.6% (exact 3.9%; FlexMDM 14.0%), 104 min + 30 min eval, one shared thread, 2-core EPYC.
 out_dir = "out/mdlm_maze_hard"
 dataset = "maze/hard"
 model = "mdlm"

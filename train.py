@@ -423,7 +423,7 @@ def main(argv: list[str]) -> dict:
                 tok_s, steps_s = tokens_seen * world / dt, (step - step_last) / dt
                 pbar.set_postfix(loss=f"{loss_total:.4f}", tok_s=f"{tok_s:,.0f}", ms=f"{1000 / steps_s:.0f}")
                 write_log({"step": step, "loss": loss_total, "lr": lr, "tok_s": tok_s, "steps_s": steps_s,
-                           **{k: float(v) for k, v in metrics.items()}})
+                           **{k: float(v) for k, v in metrics.items()}, "t": time.time() - t_start})
                 tokens_seen, t_last, step_last = 0, time.time(), step
             models = (raw_model, ema_model)
             if step % C.eval_interval == 0 or step == C.max_iters:
@@ -436,6 +436,7 @@ def main(argv: list[str]) -> dict:
                 if master:
                     pbar.write(f"step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in result.items()))
                 write_log({"step": step, **result, "t": time.time() - t_start})  # t: seconds since this process began
+                # (every record has it: a run killed without a word still says how long it trained)
                 best = value if better else best
                 ckpts.write(ckpts.ckpt_path, step, models, optimizer, best, result, lr)  # first: a kill between the
                 if better:                                                              # two leaves a resumable run

@@ -15,7 +15,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from star_table import blocks, shown  # noqa: E402  (the papers' spellings; BD3-LM's block length)
+from star_table import WALL_NOTE, blocks, shown, wall  # noqa: E402  (the papers' spellings; BD3-LM's block length)
 RESULTS = os.path.join(ROOT, "bench", "results")
 FILES = {  # table -> the results files it is made from, in row order
     "train_throughput": ["train_throughput.json", "train_throughput_768.json"],
@@ -169,7 +169,7 @@ def shakespeare_char() -> str:
         quart = "/".join(str(q) for q in e.get("gen_len_quartiles", []))
         out.append(f"| {shown(r['model'])}{blocks(r)} | {r['seed']} | {nll} | {gen} | {e.get('gen_entropy', 0):.2f} | "
                    f"{e.get('gen_mean_len', 0):.0f} ({quart}) | {e.get('len_w1', 0):.1f} | {r['steps']} | "
-                   f"{r['wall_s'] / 60:.1f} min | `{r['name']}_seed{r['seed']}.json` |")
+                   f"{wall(r)} | `{r['name']}_seed{r['seed']}.json` |")
         corpus = corpus or (e if "corpus_nll" in e else None)
     if corpus:
         quart = "/".join(str(q) for q in corpus["corpus_len_quartiles"])
@@ -177,6 +177,7 @@ def shakespeare_char() -> str:
                    f"{corpus['corpus_entropy']:.2f} | {corpus['corpus_mean_len']:.0f} ({quart}) | 0 | | | |")
     out += ["", "NLL in nats per unit (characters + the end, models/README.md); entropy: unigram entropy within a "
             "sample (nats); lengths in characters; W1: the mean gap between sorted sample and real lengths.", ""]
+    out += [WALL_NOTE, ""] if any(r.get("killed_segments") for r in rows) else []
     for r in rows:
         m = r["machine"]
         out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "
@@ -200,8 +201,8 @@ def maze() -> str:
         e = r["eval"]
         out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {100 * e['valid_acc']:.1f} | "
                    f"{100 * r['test_seq_acc']:.1f} | {100 * r['test_tok_acc']:.1f} | {r['steps']} | "
-                   f"{r['wall_s'] / 60:.1f} min | `{r['name']}_seed{r['seed']}.json` |")
-    out.append("")
+                   f"{wall(r)} | `{r['name']}_seed{r['seed']}.json` |")
+    out += ["", WALL_NOTE, ""] if any(r.get("killed_segments") for r in rows) else [""]
     for r in rows:
         m = r["machine"]
         out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "

@@ -35,6 +35,28 @@ def machine() -> dict:
             "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}  # > cores: the wall time was shared
 
 
+def train_time(log: list[dict]) -> tuple[list[dict], float, int]:
+    """A run's log records -> (the validation curve with the training seconds before each point, the training
+    wall seconds, how many of its processes were killed without a word). Each process (segment) starts with a
+    header; its time is its closing 'done' record's wall_s, or, if it was killed (SIGKILL, a lost machine), the
+    last 't' it logged: a lower bound (the steps after its last checkpoint were redone by the next segment)."""
+    curve, wall, killed, seg_t, seg_done = [], 0.0, 0, None, None
+    for rec in log + [{"config": None}]:  # a sentinel header closes the last segment
+        if "config" in rec:
+            if seg_t is not None:  # close the segment before this header
+                wall += seg_done if seg_done is not None else seg_t
+                killed += seg_done is None
+            seg_t, seg_done = 0.0, None
+            continue
+        seg_t = rec.get("t", seg_t)
+        if "done" in rec:
+            seg_done = rec["wall_s"]
+        elif "val_loss" in rec:
+            curve.append({"step": rec["step"], "train_s": round(wall + seg_t, 1),
+                          **{k: rec[k] for k in ("val_loss", "val_nll", "val_seq_acc", "val_tok_acc") if k in rec}})
+    return curve, wall, killed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config")
@@ -77,22 +99,13 @@ def main():
     dataset = header["config"]["dataset"]
     with open(os.path.join(ROOT, out_dir, f"results_{results_name(dataset, args.split)}.json")) as f:
         test = json.load(f)
-    # the curve: each evaluation with the training seconds before it (a resumed run adds its segments)
-    curve, offset, last_t = [], 0.0, 0.0
-    for rec in log:
-        if "config" in rec:
-            offset += last_t
-            last_t = 0.0
-        elif "val_loss" in rec:
-            last_t = rec.get("t", last_t)
-            curve.append({"step": rec["step"], "train_s": round(offset + last_t, 1),
-                          **{k: rec[k] for k in ("val_loss", "val_nll", "val_seq_acc", "val_tok_acc") if k in rec}})
-    wall = sum(rec["wall_s"] for rec in log if "done" in rec)  # every process of the run, resumed ones too
+    curve, wall, killed = train_time(log)
     headers = [rec for rec in log if "config" in rec]  # one per process that trained the run
     gits = " then ".join(dict.fromkeys(h.get("git") or "?" for h in headers))
     row = {"config": args.config, "name": name, "model": test["model"], "dataset": dataset, "seed": args.seed,
            "command": shown, "eval_command": "python " + " ".join(eval_cmd),
-           "wall_s": round(wall, 1), "resumed": len(headers) > 1, "eval_s": round(eval_s, 1), "machine": machine(),
+           "wall_s": round(wall, 1), "resumed": len(headers) > 1, "killed_segments": killed,  # > 0: wall_s is a
+           "eval_s": round(eval_s, 1), "machine": machine(),                                 # lower bound
            "git": gits, "date": time.strftime("%Y-%m-%d"), "steps": test["step"],
            "split": args.split, "test_seq_acc": test.get("seq_acc"), "test_tok_acc": test.get("tok_acc"),
            "test_nll": test.get("nll"), "nll_kind": test.get("nll_kind"), "test_examples": test["examples"],
@@ -102,7 +115,7 @@ def main():
         json.dump(row, f, indent=1)
     score = (f"{100 * row['test_seq_acc']:.2f} / {100 * row['test_tok_acc']:.2f}" if row["test_seq_acc"] is not None
              else f"nll {row['test_nll']}")
-    print(f"{name} seed {args.seed}: {args.split} {score} in {wall / 60:.1f} min -> {path}")
+    print(f"{name} seed {args.seed}: {args.split} {score} in {'>= ' * bool(killed)}{wall / 60:.1f} min -> {path}")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,16 @@ def shown(model: str) -> str:
     return NAMES.get(model, model.upper())
 
 
+def wall(r: dict, digits: int = 1) -> str:
+    """A row's training wall time; '≥' when a process of the run was killed without a word (its time after
+    the last thing it logged is unknown, bench/star_row.py train_time)."""
+    return f"{'≥ ' if r.get('killed_segments') else ''}{r['wall_s'] / 60:.{digits}f} min"
+
+
+WALL_NOTE = ("≥ before a wall time: a process of that run was killed without a word (a lost session); its time "
+             "after the last thing it logged is not counted (bench/star_row.py train_time).")
+
+
 def first_reach(curve: list, level: float = 0.99):
     return next((c["train_s"] for c in curve if c.get("val_seq_acc", 0) >= level), None)
 
@@ -70,13 +80,15 @@ def render() -> str:
         task = r0["dataset"].split("/")[-1]
         accs = "<br>".join(f"{100 * r['test_seq_acc']:.1f} / {100 * r['test_tok_acc']:.1f} (seed {r['seed']})"
                            for r in seeds)
-        walls = " · ".join(f"{r['wall_s'] / 60:.0f} min" for r in seeds)
+        walls = " · ".join(wall(r, 0) for r in seeds)
         m = r0["machine"]
         machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)" + (", shared" if m.get("shared") or
                                                                                       max(m.get("load_avg_at_end") or [0]) > m["cores"] else "")
         extra = r0["eval_command"].split("--split=test")[-1].strip()  # sampler overrides of the test evaluation
         out.append(f"| {shown(r0['model'])}{blocks(r0)} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
+    if any(r.get("killed_segments") for seeds in rows.values() for r in seeds):
+        out += ["", WALL_NOTE]
     out += ["", "Time to accuracy: wall time from the start of the run (its evaluations included) until the "
             "validation sequence accuracy (the config's eval_gen_examples val prompts, 200 by default, decoded with "
             "the sampler the run was trained with) first reaches 99%; 'never' if it did not.", "",
@@ -86,7 +98,7 @@ def render() -> str:
             t = first_reach(r["curve"])
             reach = f"{t / 60:.1f} min" if t is not None else "never"
             out.append(f"| {shown(r['model'])}{blocks(r)} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
-                       f"{100 * r['test_seq_acc']:.1f} | {r['wall_s'] / 60:.1f} min |")
+                       f"{100 * r['test_seq_acc']:.1f} | {wall(r)} |")
     out += ["", *xlm_recipe_time()]
     out += ["", "Pretrained models that ship with the code (the weights, the EMA where the run kept one, and the config; `python eval.py --ckpt=<file> "
             "--split=test` or `python sample.py --ckpt=<file>` right after a clone):", "", *shipped()]

@@ -43,6 +43,10 @@ def test_a_row_holds_what_the_table_needs_and_is_never_replaced_unasked(row_run)
     assert row["steps"] == 30 and row["test_examples"] == 64 and not row["resumed"]
     assert 0.0 <= row["test_seq_acc"] <= row["test_tok_acc"] <= 1.0 and row["wall_s"] > 0
     assert [c["step"] for c in row["curve"]] == [15, 30] and row["machine"]["threads"] == 1
+    assert row["killed_segments"] == 0
+    with open(os.path.join(out_dir, "log.jsonl")) as f:  # every record after the header says when it was written
+        records = [json.loads(line) for line in f][1:]
+    assert all(r["t"] > 0 for r in records if "done" not in r) and len(records) > 3
     before = open(path, "rb").read()
     r = star_row(config, results)  # the same row again, without --no_train or --resume: refused
     assert r.returncode != 0 and path in r.stderr and "star_superseded" in r.stderr
@@ -72,6 +76,27 @@ def test_a_run_that_stopped_early_gets_no_row(row_run):
     assert r.returncode != 0 and "stopped at step 12 of 30" in r.stderr and "--resume" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not os.listdir(results)
+
+
+def test_wall_time_counts_every_process_even_one_killed_without_a_word():
+    """A resumed run's wall time is the sum of its processes; one killed by SIGKILL (no closing 'done') counts up
+    to the last time it logged, and the row says so (a lower bound)."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    from star_row import train_time
+    head = {"config": {"max_iters": 40}}
+    killed = [head, {"step": 10, "loss": 2.0, "t": 5.0}, {"step": 20, "val_loss": 1.0, "t": 12.0},
+              {"step": 30, "loss": 1.5, "t": 20.0},  # SIGKILL here: the next process resumes from step 20
+              head, {"step": 30, "val_loss": 0.5, "t": 9.0}, {"step": 40, "done": 40, "wall_s": 15.0}]
+    curve, wall, n_killed = train_time(killed)
+    assert (wall, n_killed) == (35.0, 1) and [c["train_s"] for c in curve] == [12.0, 29.0]
+    stopped = [head, {"step": 20, "val_loss": 1.0, "t": 12.0}, {"step": 25, "done": 25, "wall_s": 14.0},  # Ctrl-C
+               head, {"step": 40, "val_loss": 0.7, "t": 4.0}, {"step": 40, "done": 40, "wall_s": 6.0}]
+    curve, wall, n_killed = train_time(stopped)
+    assert (wall, n_killed) == (20.0, 0) and [c["train_s"] for c in curve] == [12.0, 18.0]
+    assert [c["val_loss"] for c in curve] == [1.0, 0.7]
+    old_log = [head, {"step": 10, "loss": 2.0}, {"step": 20, "val_loss": 1.0, "t": 12.0}, {"step": 30, "loss": 1.0},
+               head, {"step": 40, "done": 40, "wall_s": 15.0}]  # train records from before they carried a 't'
+    assert train_time(old_log)[1:] == (27.0, 1)
 
 
 def test_bad_input_is_one_line_and_writes_nothing(row_run):

@@ -197,7 +197,7 @@ def maze() -> str:
            "|---|---|---|---|---|---|---|---|---|"]
     tier = {"easy": 0, "medium": 1, "hard": 2}  # the tiers in order of difficulty, others after them
     for r in sorted(rows, key=lambda r: (tier.get(r["dataset"].split("/")[-1], 3), r["dataset"], r["model"],
-                                         r["seed"])):
+                                         r["steps"], r["seed"])):
         e = r["eval"]
         out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {100 * e['valid_acc']:.1f} | "
                    f"{100 * r['test_seq_acc']:.1f} | {100 * r['test_tok_acc']:.1f} | {r['steps']} | "

@@ -92,20 +92,46 @@ def _exec_config(path: str, scope: dict):
         raise NanoError(f"{where}: {type(e).__name__}: {e}")
 
 
+def config_files(path: str, chain: tuple = ()) -> list[str]:
+    """path, preceded by its base files: a config that sets `base = "configs/<file>.py"` (a string literal, a
+    path from the repo root) is that file with its own lines on top, so a variant holds only what differs and
+    cannot drift from what it varies. The base is found by reading the file, not running it."""
+    if os.path.abspath(path) in chain:
+        loop = [os.path.relpath(p, ROOT) for p in chain + (os.path.abspath(path),)]
+        raise NanoError(f"config {path}: its base files form a loop ({' -> '.join(loop)}); remove one base line")
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+        return [path]  # _exec_config says what is wrong with it
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "base" for t in node.targets):
+            base = node.value.value if isinstance(node.value, ast.Constant) else None
+            if not isinstance(base, str):
+                raise NanoError(f"{path}, line {node.lineno}: base must be a string, the path of the config it "
+                                f"varies from the repo root, e.g. base = \"configs/ilm_star_easy.py\"")
+            full = base if os.path.isabs(base) else os.path.join(ROOT, base)
+            if not os.path.isfile(full):
+                raise NanoError(f"{path}, line {node.lineno}: base {base!r} not found (a path from the repo root, "
+                                f"e.g. configs/ilm_star_easy.py)")
+            return config_files(full, chain + (os.path.abspath(path),)) + [path]
+    return [path]
+
+
 def get_config(argv: list[str], defaults: dict, extra_defaults=model_defaults) -> dict:
     """Config files (exec'd) then --key=value overrides (literals), checked against the defaults.
 
     extra_defaults(config) -> dict gives the keys that depend on the config itself: by default the Config
     fields of the chosen model. Unknown keys and wrong types are NanoErrors naming the key."""
-    files = [a for a in argv if not a.startswith("--")]
+    files = [f for a in argv if not a.startswith("--") for f in config_files(a)]  # each with its bases first
     overrides = [a[2:] for a in argv if a.startswith("--")]
     config, set_by = dict(defaults), {}
     for path in files:
         scope = dict(config)
         _exec_config(path, scope)
         for k, v in scope.items():
-            if k.startswith("_") or callable(v) or type(v).__name__ == "module":
-                continue  # builtins, imports and helpers inside the config file
+            if k.startswith("_") or callable(v) or type(v).__name__ == "module" or k == "base":
+                continue  # builtins, imports and helpers inside the config file; base was read above
             if k not in config or v is not config[k]:
                 config[k], set_by[k] = v, path
     parsed = {}

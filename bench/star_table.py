@@ -12,6 +12,8 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from engine import config_files  # noqa: E402  (a config with `base = ...` is its base plus its own lines)
 RESULTS = os.path.join(ROOT, "bench", "results", "star")
 BEGIN, END = "<!-- star-table:begin (bench/star_table.py --write) -->", "<!-- star-table:end -->"
 PAPER = {  # XLM paper, Table 1 (12-layer, d=768), sequence / token accuracy %: the column the rows aim at
@@ -26,7 +28,8 @@ ORDER = {"ilm": 0, "mdlm": 1, "mlm": 2, "arlm": 3, "easy": 0, "medium": 1, "hard
 def block_len(r: dict):
     """The block_len a row's config sets (BD3-LM rows differ only in that; 0 is one block), else None."""
     cfg = {}
-    exec(open(os.path.join(ROOT, r["config"])).read(), cfg)  # configs are plain literals
+    for path in config_files(os.path.join(ROOT, r["config"])):
+        exec(open(path).read(), cfg)  # configs are plain literals
     return cfg.get("block_len")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 import train
 from data.loader import NanoError
+from engine import config_files
 
 DEFAULTS = {"lr": 1e-3, "n_layer": 4, "name": "run", "compile": False, "init": None}
 
@@ -65,6 +66,39 @@ def test_config_file_syntax_error_names_file_and_line(tmp_path):
         cfg(["nowhere.py"])
 
 
+def test_a_variant_is_its_base_plus_its_own_lines(tmp_path):
+    base, mid, top = tmp_path / "base.py", tmp_path / "mid.py", tmp_path / "top.py"
+    base.write_text("lr = 1e-3\nn_layer = 4\nname = 'base'\n")
+    mid.write_text(f"base = {str(base)!r}\nn_layer = 6\n")
+    top.write_text(f"base = {str(mid)!r}  # a chain: base -> mid -> top\nname = 'top'\n")
+    assert cfg([str(mid)]) == {**DEFAULTS, "lr": 1e-3, "n_layer": 6, "name": "base"}
+    assert cfg([str(top), "--lr=5e-4"]) == {**DEFAULTS, "lr": 5e-4, "n_layer": 6, "name": "top"}
+    base.write_text("lr = 'fast'\n")  # an error inside a base names the base file
+    with pytest.raises(NanoError, match=f"{base}: lr='fast' is a str, expected a float"):
+        cfg([str(top)])
+    # a shipped config as the base, by its path from the repo root
+    mine = tmp_path / "mine.py"
+    mine.write_text('base = "configs/ilm_star_easy.py"\nn_layer = 2\nout_dir = "out/mine"\n')
+    easy = train.get_config([os.path.join(CONFIGS, "ilm_star_easy.py")], train.DEFAULTS)
+    assert train.get_config([str(mine)], train.DEFAULTS) == {**easy, "n_layer": 2, "out_dir": "out/mine"}
+
+
+@pytest.mark.parametrize("text, says", [
+    ("base = 3\n", "line 1: base must be a string"),
+    ("lr = 1e-3\nbase = 'configs/' + 'x.py'\n", "line 2: base must be a string"),  # read, not run: a literal
+    ("base = 'configs/nope.py'\n", "line 1: base 'configs/nope.py' not found (a path from the repo root"),
+    ("base = {self!r}\n", "its base files form a loop"),
+    ("base = {other!r}\n", "its base files form a loop"),
+])
+def test_a_bad_base_is_one_line_naming_the_file(tmp_path, text, says):
+    f, other = tmp_path / "c.py", tmp_path / "other.py"
+    other.write_text(f"base = {str(f)!r}\n")  # c -> other -> c
+    f.write_text(text.format(self=str(f), other=str(other)))
+    with pytest.raises(NanoError) as e:
+        cfg([str(f)])
+    assert says in str(e.value) and str(f) in str(e.value) and "\n" not in str(e.value)
+
+
 def test_model_config_fields_are_keys():
     c = train.get_config(["--model=arlm", "--n_embd=64", "--temperature=0.5"], train.DEFAULTS)
     assert c["n_embd"] == 64 and c["temperature"] == 0.5
@@ -93,5 +127,5 @@ def test_the_default_run_is_ilm_star_easy():
 @pytest.mark.parametrize("name", sorted(os.path.basename(p) for p in glob.glob(os.path.join(CONFIGS, "*.py"))))
 def test_every_shipped_config_sets_its_phases(name):
     # the default run has a second phase; a config that left `phases` out would inherit it unnoticed
-    with open(os.path.join(CONFIGS, name)) as f:
-        assert any(line.startswith("phases = ") for line in f), f"{name} must set phases (phases = [] for one)"
+    lines = [line for path in config_files(os.path.join(CONFIGS, name)) for line in open(path)]  # with its bases
+    assert any(line.startswith("phases = ") for line in lines), f"{name} must set phases (phases = [] for one)"

@@ -1,25 +1,7 @@
 # BD3-LM on star_medium, one block: MDLM but with the prompt blind to the canvas (models/bd3lm.py);
 # otherwise bd3lm_star_medium.py's recipe and sampler. Row (seed 1337): test 77.7 / 79.5 in confidence order,
 # 36 min on one thread (MDLM 63.9 / 73.3).
+base = "configs/bd3lm_star_medium.py"  # everything else as there
 out_dir = "out/bd3lm_star_medium_whole"
-dataset = "star/medium"
-model = "bd3lm"
-n_layer = 4
-n_head = 4
-n_embd = 64
-neighbour_mix = True
-abs_pos = True
-batch_size = 32
-max_iters = 32000
-learning_rate = 3e-3
-min_lr = 3e-4
-weight_decay = 0.3
-warmup_iters = 100
-# then ILM's phase 2: a lower learning rate and an EMA of the weights (as mdlm_star_medium.py)
-phases = [dict(start=20000, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
-eval_interval = 2000
-best_metric = "val_seq_acc"
 block_len = 0  # one block: the whole 11-position canvas
-time_sampling = "count"  # k masks ~ U{1..n} per block, weight n/k: the same bound as t ~ U, less variance
 steps_per_block = 22  # about two a position
-order = "confidence"  # MaskGIT's order per block (star_easy: 28.2% vs 15.6%, bench/results/bd3lm_star_easy_probes.json)

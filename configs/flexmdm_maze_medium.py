@@ -1,28 +1,9 @@
 # FlexMDM on maze_medium: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 90.4%
 # (MDM 29.3) on its unpublished tier; flexmdm_maze_easy.py's recipe (16k + 4k steps, the paper's sampler).
 # Row (seed 1337): test success 17.4% (exact 1.5%; MDLM 29.2%), 52 + 22 min eval, one shared thread; still rising.
+base = "configs/flexmdm_maze_easy.py"  # everything else as there
+# the base's sampler is the paper's (star_easy's insert-first one, with the expectation head: 0.2% valid on
+# maze_medium, bench/results/star_superseded)
 out_dir = "out/flexmdm_maze_medium"
 dataset = "maze/medium"
-model = "flexmdm"
-n_layer = 4
-n_head = 4
-n_embd = 64
-neighbour_mix = True
-abs_pos = True
-batch_size = 32
-max_iters = 20000
-learning_rate = 3e-3
-min_lr = 3e-4
-weight_decay = 0.3
-warmup_iters = 100
-# then ILM's phase 2: a lower learning rate, batch 64 and an EMA of the weights
-phases = [dict(start=16000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
-eval_interval = 2000
-best_metric = "val_seq_acc"  # the reference is the shortest path, the only one without a detour; eval.py adds valid_acc
-length_head = "distribution"  # a count distribution per gap (the official code's option): 81% valid vs 60% on easy (maze_diag)
 steps = 192  # two per position of the 96-cell limit
-# the paper's sampler: tau-leaping, insertions and reveals together, sampled tokens, Poisson insertions
-# (star_easy's insert-first sampler, with the expectation head: 0.2% on maze_medium, star_superseded)
-unmask = "sample"
-insert = "poisson"
-reveal_after = 0.0

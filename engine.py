@@ -597,3 +597,6 @@ def run_main(main, argv: list[str]):
         main(argv)
     except NanoError as e:
         sys.exit(f"error: {e}")
+    except BrokenPipeError:  # the reader left (`--help | head`): nothing more to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
+        sys.exit(1)

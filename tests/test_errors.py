@@ -150,3 +150,15 @@ def test_a_model_setting_out_of_range_is_one_line(star_data, tiny, tmp_path, mod
     with pytest.raises(NanoError, match=rf"^model {model}: .* \(see models/{model}.py's Config\)$"):
         train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=1", *tiny, f"--model={model}",
                     bad])
+
+
+@pytest.mark.parametrize("script", ["train.py", "sample.py", "eval.py"])
+def test_help_into_a_reader_that_leaves_early_is_quiet(script):
+    # `python train.py --help | head -1`: the reader closes the pipe; the script stops without a traceback
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--help"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, bufsize=0)
+    assert p.stdout.read(10)  # it started printing
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    assert "Traceback" not in err and "Broken pipe" not in err, err

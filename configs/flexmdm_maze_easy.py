@@ -1,7 +1,7 @@
 # FlexMDM on maze_easy: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 92.3%
 # (MDM 68.4) on its unpublished tier; flexmdm_star_easy.py's recipe, 16k + 4k steps, the paper's sampler.
 # Rows: test success 80.9% (seed 1337; a rerun gave the same), 73.2% (seed 2); 24-37 min + 7-10 min test eval, one
-# shared thread, 2-core EPYC. Undertrained: 91.5% at twice the steps (flexmdm_maze_easy_40k.py).
+# shared thread, 2-core EPYC. Undertrained: 91.5% / 88.1% at twice the steps (flexmdm_maze_easy_40k.py).
 out_dir = "out/flexmdm_maze_easy"
 dataset = "maze/easy"
 model = "flexmdm"

@@ -15,7 +15,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from star_table import WALL_NOTE, blocks, shown, wall  # noqa: E402  (the papers' spellings; BD3-LM's block length)
+from star_table import blocks, shown, wall, wall_note  # noqa: E402  (the papers' spellings; BD3-LM's block length)
 RESULTS = os.path.join(ROOT, "bench", "results")
 FILES = {  # table -> the results files it is made from, in row order
     "train_throughput": ["train_throughput.json", "train_throughput_768.json"],
@@ -177,7 +177,8 @@ def shakespeare_char() -> str:
                    f"{corpus['corpus_entropy']:.2f} | {corpus['corpus_mean_len']:.0f} ({quart}) | 0 | | | |")
     out += ["", "NLL in nats per unit (characters + the end, models/README.md); entropy: unigram entropy within a "
             "sample (nats); lengths in characters; W1: the mean gap between sorted sample and real lengths.", ""]
-    out += [WALL_NOTE, ""] if any(r.get("killed_segments") for r in rows) else []
+    note = wall_note(rows)
+    out += [*note, ""] if note else []
     for r in rows:
         m = r["machine"]
         out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "
@@ -202,7 +203,8 @@ def maze() -> str:
         out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {100 * e['valid_acc']:.1f} | "
                    f"{100 * r['test_seq_acc']:.1f} | {100 * r['test_tok_acc']:.1f} | {r['steps']} | "
                    f"{wall(r)} | `{r['name']}_seed{r['seed']}.json` |")
-    out += ["", WALL_NOTE, ""] if any(r.get("killed_segments") for r in rows) else [""]
+    note = wall_note(rows)
+    out += ["", *note, ""] if note else [""]
     for r in rows:
         m = r["machine"]
         out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "

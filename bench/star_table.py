@@ -63,8 +63,11 @@ def wall(r: dict, digits: int = 1) -> str:
     return f"{'≥ ' if r.get('killed_segments') else ''}{r['wall_s'] / 60:.{digits}f} min"
 
 
-WALL_NOTE = ("≥ before a wall time: a process of that run was killed without a word (a lost session); its time "
-             "after the last thing it logged is not counted (bench/star_row.py train_time).")
+def wall_note(rows: list[dict]) -> list[str]:
+    """The line that explains '≥', when a table shows one (else nothing)."""
+    return ["≥ before a wall time: a process of that run was killed without a word (a lost session); its time "
+            "after the last thing it logged is not counted (bench/star_row.py train_time)."] \
+        if any(r.get("killed_segments") for r in rows) else []
 
 
 def first_reach(curve: list, level: float = 0.99):
@@ -90,8 +93,8 @@ def render() -> str:
         extra = r0["eval_command"].split("--split=test")[-1].strip()  # sampler overrides of the test evaluation
         out.append(f"| {shown(r0['model'])}{blocks(r0)} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
-    if any(r.get("killed_segments") for seeds in rows.values() for r in seeds):
-        out += ["", WALL_NOTE]
+    note = wall_note([r for seeds in rows.values() for r in seeds])
+    out += ["", *note] if note else []
     out += ["", "Time to accuracy: wall time from the start of the run (its evaluations included) until the "
             "validation sequence accuracy (the config's eval_gen_examples val prompts, 200 by default, decoded with "
             "the sampler the run was trained with) first reaches 99%; 'never' if it did not.", "",

@@ -118,8 +118,8 @@ def test_bad_input_is_one_line_and_writes_nothing(row_run):
 
 
 def test_star_errors_counts_where_outputs_go_wrong(tmp_path):
-    """bench/star_errors.py: first wrong position, length classes and accuracy per path length, on known rows."""
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    """bench/diag/star_errors.py: first wrong position, length classes and accuracy per path length, on known rows."""
+    sys.path.insert(0, os.path.join(ROOT, "bench", "diag"))
     from star_errors import analyse
     preds = tmp_path / "p.jsonl"
     rows = [{"text": "5 1 1 2", "truth": "5 1 1 2", "correct": True},     # right
@@ -131,6 +131,6 @@ def test_star_errors_counts_where_outputs_go_wrong(tmp_path):
     assert a["wrong"] == 3 and a["first_wrong_position"] == {"1": 1, "3": 2}
     assert a["wrong_by_output_length"] == {"same_length": 1, "shorter": 1, "longer": 1}
     assert a["seq_acc_by_target_length"] == {"4": {"acc": 0.25, "n": 4}}
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "star_errors.py"), str(tmp_path / "nope.jsonl")],
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "diag", "star_errors.py"), str(tmp_path / "nope.jsonl")],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "nope.jsonl not found" in r.stderr and "Traceback" not in r.stderr

@@ -4,8 +4,8 @@ they are shorter or longer than the path, the sequence accuracy per path length,
 where a wrong output leaves the true path (position 1 = the first hop from the source into an arm, the
 choice an autoregressive model has to make before it has seen where the arms lead).
 
-    python bench/star_errors.py out/arlm_star_medium_seed1337/predictions_star-medium_test.jsonl
-    python bench/star_errors.py <predictions.jsonl> --row=bench/results/star/arlm_star_medium_seed1337.json
+    python bench/diag/star_errors.py out/arlm_star_medium_seed1337/predictions_star-medium_test.jsonl
+    python bench/diag/star_errors.py <predictions.jsonl> --row=bench/results/star/arlm_star_medium_seed1337.json
 
 --row adds the analysis to that results row as "error_analysis" (with the command that made it).
 """

@@ -2,8 +2,8 @@
 Where an ILM star model goes wrong: one step at a time on the collator's states, or whole generations from a
 given start. Written for star_hard, where ILM's sequence accuracy stays 0 (bench/results/ilm_star_hard_probes.json).
 
-    python bench/ilm_star_diag.py out/<run>/ckpt.pt steps            # greedy step on collated val states, by n
-    python bench/ilm_star_diag.py out/<run>/ckpt.pt generate --start=source_goal --n=100
+    python bench/diag/ilm_star_diag.py out/<run>/ckpt.pt steps            # greedy step on collated val states, by n
+    python bench/diag/ilm_star_diag.py out/<run>/ckpt.pt generate --start=source_goal --n=100
 
 steps: collate val rows as training does (n ~ U{0..L} target tokens dropped), take the model's greedy
 (gap, token) and ask whether the canvas with it inserted is still a subsequence of the target, by n; also
@@ -19,7 +19,7 @@ import os
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/diag/ -> the repository
 sys.path.insert(0, ROOT)
 from data.loader import Dataset  # noqa: E402
 from engine import data_dir, load_checkpoint, model_from_checkpoint  # noqa: E402

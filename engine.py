@@ -193,11 +193,10 @@ def _positive_int(v):
     return isinstance(v, int) and v >= 1
 
 
-# key: (holds when, what it must be). Keys a config does not have are skipped, so one table serves the
-# three scripts and every model (n_head, dropout, steps, top_p ... are model keys).
+# The engine's own keys: (holds when, what it must be). Keys a config does not have are skipped, so one table
+# serves the three scripts. A model's keys are checked against the LIMITS its file declares (check_limits).
 RULES = {
     "ema_decay": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "learning_rate": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
@@ -223,13 +222,6 @@ RULES = {
               "scaling, which this loop does not do"),
     "best_metric": (lambda v: v in ("val_loss", "val_nll", "val_seq_acc", "val_tok_acc"),
                     "'val_loss', 'val_nll', 'val_seq_acc' or 'val_tok_acc'"),
-    "n_layer": (_positive_int, ">= 1"),
-    "n_head": (_positive_int, ">= 1"),
-    "n_embd": (_positive_int, ">= 1"),
-    "temperature": (lambda v: math.isfinite(v) and v >= 0, ">= 0 (0 = greedy)"),
-    "top_k": (lambda v: v >= 0, ">= 0 (0 = all)"),
-    "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "steps": (_positive_int, ">= 1"),
     "num_samples": (_positive_int, ">= 1"),
     "max_examples": (lambda v: v >= 0, ">= 0 (0 = the whole split)"),
     "max_new_tokens": (lambda v: v >= 0, ">= 0 (0 = the data's length)"),
@@ -238,17 +230,46 @@ RULES = {
 }
 
 
-def check_config(config: dict, model_keys: dict | None = None):
+def check_config(config: dict, model: str | None = None):
     """Every setting in its range, before anything runs: one line naming the key, its value and the range.
-    A model's own default always passes (MLM's steps=0 means "one position per step", say)."""
-    model_keys = model_keys or {}
+    model: the models/<name>.py whose Config fields are checked too (check_limits)."""
     for key, (ok, what) in RULES.items():
-        if key in model_keys and config.get(key) == model_keys[key] and type(config[key]) is type(model_keys[key]):
-            continue
         if key in config and config[key] is not None and not ok(config[key]):
             raise NanoError(f"{key}={config[key]!r} must be {what}")
-    if "n_embd" in config and "n_head" in config and config["n_embd"] % config["n_head"]:
-        raise NanoError(f"n_head={config['n_head']} must divide n_embd={config['n_embd']}")
+    if model:
+        check_limits(model, config)
+
+
+# Config fields the engine fills from the data's meta.json: the data decides them, not LIMITS
+DATA_FIELDS = ("vocab_size", "pad_id", "bos_id", "eos_id", "mask_id", "block_size", "max_prompt_len", "max_target_len")
+
+
+def check_limits(name: str, config: dict):
+    """The model's own keys against the LIMITS dict its file declares beside Config (models/README.md):
+    (lo, hi) a number in [lo, hi], a tuple of strings the choices. Every field but a bool and the data's
+    needs an entry, so a new option cannot slip in unchecked. Keys config lacks are checked at their default."""
+    module = model_module(name)
+    limits = getattr(module, "LIMITS", None)
+    where = f"models/{name}.py"
+    if not isinstance(limits, dict):
+        raise NanoError(f"{where} has no LIMITS dict: declare the allowed values of its Config fields "
+                        f"(models/README.md, 'LIMITS')")
+    for field in dataclasses.fields(module.Config):
+        key, value = field.name, config.get(field.name, field.default)
+        if key in DATA_FIELDS or isinstance(field.default, bool):
+            continue
+        if key not in limits:
+            raise NanoError(f"{where}: Config field {key!r} has no entry in LIMITS; add its range (lo, hi) or its "
+                            f"choices ('a', 'b')")
+        allowed = limits[key]
+        if all(isinstance(a, str) for a in allowed):
+            if value not in allowed:
+                raise NanoError(f"{key}={value!r} must be one of {', '.join(map(repr, allowed))}")
+        else:
+            lo, hi = allowed
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and lo <= value <= hi):  # NaN fails both comparisons
+                raise NanoError(f"{key}={value!r} must be in [{lo}, {hi}] ({where}, LIMITS)")
 
 
 def check_out_dir(out_dir: str):
@@ -438,7 +459,7 @@ def inference_setup(argv: list[str], defaults: dict):
         return dict(cache["keys"])
 
     config = get_config(argv, defaults, ckpt_defaults)
-    check_config(config, model_defaults({"model": cache["ckpt"]["model_name"]}))
+    check_config(config, cache["ckpt"]["model_name"])
     ckpt = cache["ckpt"]
     device = pick_device(config["device"])
     ckpt["model_config"] = {k: config[k] for k in cache["keys"]}  # sampling overrides applied

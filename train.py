@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from data.loader import Dataset, NanoError, load_meta
 from engine import (all_finite, all_reduce_sum, autocast_for, build_model, check_config, check_out_dir, check_type,
                     data_dir, data_keys, dumps, evaluate, get_config, git_commit, has_prompts, load_checkpoint,
-                    load_state, lock_out_dir, model_defaults, noised_loss, pick_device, print_help,
+                    load_state, lock_out_dir, noised_loss, pick_device, print_help,
                     remove_stale_temp_files, run_main, save_checkpoint, wants_help)
 
 # ----------------------------------------------------------------------------- default config
@@ -101,7 +101,7 @@ def check_phases(config: dict) -> list[dict]:
         merged = {**plan[-1], **{k: check_type(k, v, DEFAULTS[k], where) for k, v in phase.items() if k != "start"},
                   "start": start}
         try:
-            check_config(merged, model_defaults(config))
+            check_config(merged, config["model"])
         except NanoError as e:
             raise NanoError(f"{where}: {e}")
         if start < config["max_iters"]:  # a phase after max_iters is not reached (a short test run, say)
@@ -309,7 +309,7 @@ def main(argv: list[str]) -> dict:
         return {}
     t_start = time.time()
     config = get_config(argv, DEFAULTS)
-    check_config(config, model_defaults(config))
+    check_config(config, config["model"])
     check_out_dir(config["out_dir"])
     plan = check_phases(config)
     C = SimpleNamespace(**config)

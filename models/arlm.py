@@ -54,6 +54,12 @@ class Config:
     kv_cache: bool = True  # False recomputes the whole prefix each step (the slow reference)
 
 
+# The allowed values of every Config field but the bools and the data's (the engine refuses anything else
+# before the first step, in one line naming the key): (lo, hi) a number in [lo, hi], a tuple the choices.
+LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9),
+              temperature=(0.0, 100.0), top_k=(0, 1_000_000), top_p=(0.001, 1.0))
+
+
 # ----------------------------------------------------------------------------- the network
 def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only

@@ -99,6 +99,14 @@ class Config:
     kv_cache: bool = True  # keep the keys/values of the prompt and finished blocks (False: recompute them each step)
 
 
+# The allowed values of every Config field but the bools and the data's (the engine refuses anything else
+# before the first step, in one line naming the key): (lo, hi) a number in [lo, hi], a tuple the choices.
+LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9),
+              block_len=(0, 65_536), schedule_eps=(0.0, 0.5), t_min=(1e-6, 0.5),
+              time_sampling=("continuous", "count"), clip_beta=(0.0, 1.0), clip_omega=(0.0, 1.0),
+              steps_per_block=(1, 100_000), sample_eps=(0.0, 0.5), order=("random", "confidence"))
+
+
 # ----------------------------------------------------------------------------- the network
 def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only
@@ -178,12 +186,7 @@ class Model(nn.Module):
         super().__init__()
         c = self.config = config
         assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
-        assert c.time_sampling in ("continuous", "count"), \
-            f"time_sampling must be 'continuous' or 'count', not {c.time_sampling!r}"
-        assert c.block_len >= 0 and c.steps_per_block >= 1, \
-            "block_len >= 0 (0 = the whole canvas), steps_per_block >= 1"
         assert 0 <= c.clip_beta < c.clip_omega <= 1, "clip_beta < clip_omega, both in [0, 1]"
-        assert c.order in ("random", "confidence"), f"order must be 'random' or 'confidence', not {c.order!r}"
         self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
         self.n_vocab = max(c.vocab_size, self.mask_id + 1)
         self.rows_data = c.pad_id is not None  # rows end in pad; stream windows (no pad) have no end

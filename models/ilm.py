@@ -81,6 +81,13 @@ class Config:
     top_p: float = 1.0  # nucleus: keep the smallest set with this much probability
 
 
+# The allowed values of every Config field but the bools and the data's (the engine refuses anything else
+# before the first step, in one line naming the key): (lo, hi) a number in [lo, hi], a tuple the choices.
+LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9),
+              stop_threshold=(0.01, 1.0), gap_temperature=(0.0, 100.0), gap_top_k=(0, 1_000_000),
+              temperature=(0.0, 100.0), top_k=(0, 1_000_000), top_p=(0.001, 1.0))
+
+
 # ----------------------------------------------------------------------------- the network (as arlm.py)
 def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only

@@ -85,6 +85,13 @@ class Config:
     cache: bool = True  # run the network only on rows that changed (False: every row, every step)
 
 
+# The allowed values of every Config field but the bools and the data's (the engine refuses anything else
+# before the first step, in one line naming the key): (lo, hi) a number in [lo, hi], a tuple the choices.
+LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9),
+              schedule_eps=(0.0, 0.5), t_min=(1e-6, 0.5), time_sampling=("continuous", "count"),
+              steps=(1, 100_000), sample_eps=(0.0, 0.5), order=("random", "confidence"))
+
+
 # ----------------------------------------------------------------------------- the network
 def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only
@@ -175,9 +182,6 @@ class Model(nn.Module):
         super().__init__()
         c = self.config = config
         assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
-        assert c.order in ("random", "confidence"), f"order must be 'random' or 'confidence', not {c.order!r}"
-        assert c.time_sampling in ("continuous", "count"), \
-            f"time_sampling must be 'continuous' or 'count', not {c.time_sampling!r}"
         # the data's mask token when it has one (star: <mask>), else a new id past its vocabulary
         self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
         self.n_vocab = max(c.vocab_size, self.mask_id + 1)

@@ -65,6 +65,12 @@ class Config:
     temperature: float = 0.0  # 0 = the argmax token (XLM: top_k 1); > 0 samples it (float64)
 
 
+# The allowed values of every Config field but the bools and the data's (the engine refuses anything else
+# before the first step, in one line naming the key): (lo, hi) a number in [lo, hi], a tuple the choices.
+LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9),
+              unmask=("threshold", "fixed"), threshold=(-1.0, 1000.0), steps=(0, 100_000), temperature=(0.0, 100.0))
+
+
 # ----------------------------------------------------------------------------- the network
 def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only
@@ -130,7 +136,6 @@ class Model(nn.Module):
         super().__init__()
         c = self.config = config
         assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
-        assert c.unmask in ("threshold", "fixed"), f"unmask must be 'threshold' or 'fixed', not {c.unmask!r}"
         # the data's mask token when it has one (star: <mask>), else a new id past its vocabulary
         self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
         self.n_vocab = max(c.vocab_size, self.mask_id + 1)

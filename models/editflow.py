@@ -122,6 +122,13 @@ class Config:
     #                             likeliest, as that edit (MaskGIT's order, not the paper's sampler; generate())
 
 
+# The allowed values of every Config field; the engine refuses anything else before the first step
+# (one line naming the key). (lo, hi): a number in [lo, hi]; a tuple of strings: the choices.
+LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9), x0=("masks", "empty"),
+              n_masks=(0, 1024), kappa=("cubic", "linear"), time_sampling=("sqrt", "uniform"), t_eps=(1e-6, 0.5),
+              steps=(1, 100_000), tokens=("sample", "argmax"), mask_order=("random", "confidence"))
+
+
 def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only
     inv_freq = base ** (-torch.arange(0, head_dim, 2).float() / head_dim)  # (hd/2,)
@@ -259,6 +266,7 @@ class Model(nn.Module):
         assert c.mask_order in ("random", "confidence"), \
             f"mask_order must be 'random' or 'confidence', not {c.mask_order!r}"
         assert 0 < c.t_eps < 1 and c.steps >= 1 and c.n_masks >= 0, "0 < t_eps < 1, steps >= 1, n_masks >= 0"
+        assert c.n_masks <= c.block_size, f"n_masks={c.n_masks} must be at most block_size={c.block_size} (0 = the longest target)"
         self.rows_data = c.pad_id is not None  # rows end in pad; stream windows (no pad) have no end
         # ids: the data's mask (else a new one), a START slot of our own (its gap is the target's first), and
         # the id of unused slots (pad, else START: they are never attended to)

@@ -233,8 +233,9 @@ class Model(nn.Module):
         attn_mask = keep[:, None, None, :] if keep is not None else None  # (B, 1, 1, W)
         cond = self.time_emb(self.sigma(t)) if self.time_emb is not None else None  # (B, C)
         x = self.wte(idx)  # (B, W, C)
-        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past the ends
-            x = x + self.mix_left(F.pad(x[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(x[:, 1:], (0, 0, 0, 1)))
+        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past the row's own ends: a row's
+            e = x if keep is None else x * keep[..., None]  # last position sees 0 however wide its batch is
+            x = x + self.mix_left(F.pad(e[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(e[:, 1:], (0, 0, 0, 1)))
         if self.wpe is not None:
             x = x + self.wpe(torch.arange(W, device=idx.device))[None]
         x = self.drop(x)

@@ -331,8 +331,9 @@ class Model(nn.Module):
         attn_mask = None if bool(keep.all()) else keep[:, None, None, :]  # (B, 1, 1, W)
         cond = self.time_emb(t)  # (B, C)
         h = self.wte(x)  # (B, W, C)
-        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past the ends
-            h = h + self.mix_left(F.pad(h[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(h[:, 1:], (0, 0, 0, 1)))
+        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past each row's own ends (not the
+            e = h.masked_fill(~keep[..., None], 0.0)  # batch's): a row's outputs never depend on its companions
+            h = h + self.mix_left(F.pad(e[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(e[:, 1:], (0, 0, 0, 1)))
         if self.wpe is not None:
             h = h + self.wpe(torch.arange(W, device=x.device))[None]
         h = self.drop(h)

@@ -331,6 +331,30 @@ def test_mask_order_confidence_edits_the_surest_masks_first(monkeypatch):
         small(mask_order="surest")
 
 
+@pytest.mark.parametrize("mix", [False, True])
+def test_a_rows_outputs_do_not_depend_on_its_batch(mix):
+    """Rates and token logits of each row alone equal the same row's in a batch of rows of other lengths (with
+    neighbour_mix, a row's last slot once saw the embedding of the padding after it as its right neighbour)."""
+    m = small(neighbour_mix=mix, abs_pos=True, n_masks=6)
+    with torch.no_grad():  # off the zero-initialised gates, so every path carries signal
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(0))
+    assert len(set(b["n_real"].tolist())) > 3  # rows of many lengths
+
+    def outputs(x, n_real, t, start):  # (B, W, C) -> rates and both token heads' logits, finite where read
+        h = m.trunk(x, n_real, t, start)
+        return torch.cat([m.rate_head(h), m.ins_head(h), m.sub_head(h)], -1)
+
+    with torch.no_grad():
+        batch = outputs(b["x"], b["n_real"], b["t"], b["start"])
+        for i in range(8):
+            s0, n = int(b["start"][i]), int(b["n_real"][i])
+            alone = outputs(b["x"][i:i + 1, :n], b["n_real"][i:i + 1], b["t"][i:i + 1], b["start"][i:i + 1])
+            assert torch.allclose(batch[i, s0:n], alone[0, s0:n], atol=1e-5), i
+
+
 def test_lm_data_without_mask_or_pad():
     """Stream windows (no pad, no mask id in the data): the mask and START take new ids; every token is a unit."""
     c = editflow.Config(vocab_size=50, pad_id=None, bos_id=49, eos_id=49, mask_id=None, block_size=16,

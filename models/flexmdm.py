@@ -115,6 +115,14 @@ class Config:
     #                            others only reveal, so every reveal sees the finished length
 
 
+# The allowed values of every Config field; the engine refuses anything else before the first step
+# (one line naming the key). (lo, hi): a number in [lo, hi]; a tuple of strings: the choices.
+LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9),
+              time_sampling=("sqrt", "uniform"), t_eps=(1e-9, 0.5), length_head=("expectation", "distribution"),
+              steps=(1, 100_000), unmask=("sample", "confidence"), score=("top_prob", "prob_diff"),
+              insert=("poisson", "binomial"), reveal_after=(0.0, 0.95))
+
+
 # ----------------------------------------------------------------------------- the alignment posterior
 def alignment_marginals(y: torch.Tensor, slots: torch.Tensor, mask_id: int) -> torch.Tensor:
     """Which target position each canvas slot of x_t holds, given x_t and the target: y (B, L) target ids (-1

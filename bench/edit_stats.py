@@ -74,8 +74,7 @@ def main(argv: list[str]):
     run = os.path.basename(os.path.dirname(os.path.abspath(config["ckpt"])))
     path = config["out"] or os.path.join(ROOT, "bench", "results", f"edit_stats_{run}.json")
     record = {"command": "python bench/edit_stats.py " + " ".join(argv), "ckpt": config["ckpt"],
-              "step": ckpt["step"], "sampler": {k: mc[k] for k in ("steps", "x0", "n_masks", "tokens", "kappa",
-                                                                "mask_order") if k in mc},
+              "step": ckpt["step"], "sampler": {k: mc[k] for k in ("steps", "x0", "n_masks", "mask_order") if k in mc},
               "split": config["split"], "unconditional": config["unconditional"], "seconds": round(seconds, 1),
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                           "threads": torch.get_num_threads()}, "date": time.strftime("%Y-%m-%d"), **stats}

@@ -1,81 +1,40 @@
 """
 Edit Flows: a sequence is written by a continuous-time Markov chain whose jumps are edits (insert a token,
-delete one, substitute one), so it chooses its length as it goes. (It could also undo what it wrote, but
-with the x0 used here, masks or nothing, no training path ever deletes or replaces a real token, so the
-model learns rates near 0 for that: its deletions and substitutions act on masks.)
+delete one, substitute one), so it chooses its length as it goes.
 
-Lineage: Havasi, Karrer, Gat, Chen 2025, "Edit Flows: Flow Matching with Edit Operations" (arXiv 2506.09018;
-FAIR). The network reads the current sequence x_t and the time t and gives, at every position, a rate for
-each kind of edit and, for insertions and substitutions, a distribution over the token:
-    insert a after i:  lambda_ins,i  Q_ins,i(a)    (into the gap after i; a START slot holds the first gap)
-    delete i:          lambda_del,i
-    substitute i by a: lambda_sub,i  Q_sub,i(a)
-It is trained with the paper's trick: x_t is the projection of an aligned pair. x0 and the target x1 are
-written with blank tokens (eps) into two rows z0, z1 of equal length (the alignment); at time t each column
-of z_t is z1's with probability kappa(t), else z0's (each column jumps once, at hazard kappa'/(1 - kappa)),
-and x_t is z_t without its blanks. In each column where z_t != z1 one edit is still needed: eps -> a is an
-insertion, a -> eps a deletion, a -> b a substitution. What changes from flexmdm.py (same trunk, same adaLN):
-- the noise is the alignment and the kappa mixture above (collate), not two clocks per token;
-- three rate heads and two token heads (ins, sub) instead of a length head and one token head;
-- the loss is the paper's: the sum of every rate the model gives (the survival term), minus
-  kappa'/(1 - kappa) times the log of the rate x token probability of each edit still needed, plus
-  theta-free terms that make it a bound (below);
-- the sampler applies independent edits at every position per step (tau-leaping), from x0 to t = 1 (or,
-  mask_order='confidence', edits the masks it is surest of first: our departure, generate() says why).
+Lineage: Havasi, Karrer, Gat, Chen 2025, "Edit Flows: Flow Matching with Edit Operations" (arXiv 2506.09018).
+The network reads x_t and t and gives, at every slot i, the rates lambda_ins,i (into the gap after i; a START
+slot holds the first gap), lambda_del,i, lambda_sub,i, and token distributions Q_ins,i, Q_sub,i. Training: x0
+and the target x1 are aligned with blanks (eps) into rows z0, z1 of equal length; at time t each column of z_t
+is z1's with probability kappa(t) = t^3, else z0's (it jumps once, at hazard w = kappa'/(1 - kappa)), and x_t
+is z_t without blanks. Each column with z_t != z1 is an edit still needed: eps -> a an insertion, a -> eps a
+deletion, a -> b a substitution. What changes from flexmdm.py (same trunk, same adaLN): this noise instead of
+two clocks per token; three rate heads and two token heads instead of a length head and one token head.
 
-x0 (config x0). 'masks' (the default): x0 is n_masks mask tokens (0 = the data's longest target), the same
-for every row. Masks never equal a target token, so every alignment of m masks with L tokens costs
-max(m, L) under Needleman-Wunsch with unit costs: min(m, L) substitutions and |m - L| deletions (m > L) or
-insertions (m < L). Any of them is optimal, so collate draws one uniformly (a random subset of the columns
-for the shorter side, kept in order): no dynamic programme, vectorised. On star graphs (targets of a known
-length, 8) this starts generation from a full canvas that every position can attend to, as MDLM does
-(mdlm.py learns star_easy at this size), and shorter targets delete the masks they do not need. 'empty': x0 is the empty
-sequence, every column is an insertion (z0 all blank, z1 = x1): the paper's insertion-only flow, which
-suits data whose lengths vary widely (a canvas of block_size masks would spend most edits on deletions).
-Both are deterministic, which is what makes the loss a bound on log p(x1) itself (below).
+The loss bounds the NLL. Lift the model to z (an insertion of a into a gap goes to one of the k_c blank
+columns there whose z1 is a): -log p(x1) <= KL(noising path || model path) (data processing), the KL of two
+chains, which with every rate written lambda = w pi is, per row,
+    bound = E_t  w(t) [ sum_i pi_i  +  sum_{pending c} ( -log pi_c - log Q_c + log k_c - 1 ) ] / q(t):
+the survival of every rate the model gives, then w (-log pi Q) per edit still needed, and theta-free terms.
+t = 1 - (1 - u)^2, q(t) = 1 / (2 sqrt(1 - t)): unbiased over all of [0, 1). x0 is fixed, not drawn from x1,
+so this bounds -log p(x1), its tokens and their number: the target and its end, the engine's unit
+(models/README.md; a trailing data eos is the end, a leading bos of an unconditional row is context, each
+token of a stream window is a unit). Hence nll_kind = "bound"; the sampler discretises that chain.
 
-Why the loss bounds the NLL. Given (z0, z1) the noising is a chain on z whose columns jump at rate
-w = kappa'/(1 - kappa); it starts at x0 and ends at x1. Lift the model to z: a model edit is applied to a
-column of z (an insertion of a into gap g to one of the k blank columns there whose z1 is a, at rate
-lambda Q / k). Then -log p(x1) <= KL(noising path || model path) (data processing: the projection to x
-of either path, then its endpoint), and the KL of two chains is E int_0^1 [sum of model rates - sum of
-true rates + sum over true jumps of w log(w / model rate)] dt. Per column still pending that is
-    w [log w - log(lambda_c Q_c) + log k_c - 1],
-and the model's rates summed over all positions (self-substitutions included) only add. Writing every rate
-as lambda = w pi (the community code, ZHZisZZ/dllm pipelines/editflow/trainer.py, also scales its rates by
-w), per row
-    bound = E_t  w(t) [ sum_i pi_i  +  sum_{pending c} ( -log pi_c - log Q_c + log k_c - 1 ) ] / q(t).
-The true pi is the chance that an edit is pending there (for a gap, the expected number pending), so:
-- at a mask, pi_del + pi_sub = 1: a mask is never a target token, so it is always still to be edited (as
-  MDLM's SUBS fixes the unmasking rate); the network gives only the split, a softmax of two logits. There
-  the survival 1 and the -1 cancel, and a mask costs w (-log pi_kind - log Q): MDLM's weighted CE plus a
-  delete-or-keep CE;
-- everywhere else pi = (1 - kappa) softplus(.), i.e. lambda = kappa'(t) softplus(.): what is pending there
-  vanishes as t -> 1, and so do these rates (as flexmdm.py's (1 - alpha_t) factor on its gap counts); a
-  rate that could not reach 0 would make the survival integral of w ~ 1/(1 - t) diverge.
-k_c is 1 for deletions and substitutions and, for an insertion, the number of pending insertions of the
-same token into the same gap (repeated tokens, e.g. star's "a b b c"): the k log k term is theta-free.
-With a fixed x0 this bounds -log p(x1) (the sequence and so its length: the target and its end, the
-engine's unit), hence nll_kind = "bound"; a random x0 drawn independently of x1 would still bound it
-(Jensen over x0), while an x0 that depends on x1 (say, as many masks as x1 has tokens) would bound only
-the joint of x1 and that information. The bound is on the continuous-time model; the sampler discretises it.
-With x0 empty the NLL reported (evaluation) is a tighter bound (aligned_edits(), as flexmdm.py's): the lifted
-chain knows which target token each token of x_t is, x_t does not ('a' over 'aba' is the first a or the
-last), and averaging the edit term over the equally likely alignments gives a bound on the chain on x itself,
-below the loss by a slack no network changes.
-With x0 masks the alignment also covers which masks are deleted; not done, nll is the loss.
+x0 (config). 'masks': n_masks masks (0 = the longest target); a mask never equals a token, so every alignment
+of m masks with L tokens costs max(m, L) (Needleman-Wunsch, unit costs) and collate draws one uniformly, with
+no dynamic programme. 'empty': the paper's insertion-only flow, for lengths that vary widely; evaluation then
+reports a tighter bound (aligned_edits: the edit term averaged over the alignments of x_t to the target).
 
-Time sampling. kappa(t) = t^3 by default ('cubic', the FAIR flow-matching polynomial scheduler with exponent
-3; the community code's CubicKappaScheduler is another cubic, 2t^3 - 3t^2 + 2t), or 'linear'. Near t = 1,
-w ~ 1/(1 - t) for both. As flexmdm.py, 'sqrt' (the default) draws t = 1 - (1 - u)^2 and weighs the row by
-w(t) / q(t), q(t) = 1 / (2 sqrt(1 - t)): unbiased over all of [0, 1), nothing cut, finite variance (a pending
-column near t = 1 has probability ~ (1 - t) and weight ~ 1/sqrt(1 - t) squared); 'uniform' draws
-t ~ U[0, 1 - t_eps] (the community code, time_epsilon = 1e-3), which cuts the last t_eps of the integral,
-so its loss is not strictly a bound (the sqrt default is).
-
-The NLL unit (models/README.md): as flexmdm.py. The edited sequence is the row after its prompt (a leading
-bos of an unconditional row is context, never edited); a trailing data eos is inserted like any token but
-is the end (generate drops it); a stream window (no pad) has no end: each of its tokens is a unit.
+Departures from the paper, one line each:
+- x0 = masks (MDLM's canvas) besides 'empty': training's deletions and substitutions then act on masks only.
+- At a mask pi_del + pi_sub = 1 (a mask is always still to be edited, as MDLM's SUBS), the network gives the split;
+  elsewhere pi = (1 - kappa) softplus(.), so rates vanish as t -> 1 and the survival integral stays finite.
+- t from the sqrt law above with weight w/q (flexmdm.py's) instead of t ~ U[0, 1 - eps]: nothing cut.
+- neighbour_mix and abs_pos: mdlm.py's two additions for small bidirectional models on star graphs.
+- The sampler integrates each rate over a step (kappa_s - kappa_t) instead of Euler's kappa'(t) dt, and
+  its last step fires every mask and every edit still expected at least 1/2.
+- mask_order='confidence' (the star rows): per step as many mask edits as the paper's draws, the surest first.
 """
 import math
 from dataclasses import dataclass
@@ -100,7 +59,7 @@ class Config:
     block_size: int = 256  # the longest row (or stream window) the data holds
     max_prompt_len: int = 0
     max_target_len: int = 0  # the longest target; 0 = block_size (unconditional rows, stream windows)
-    # network (as flexmdm.py, time conditioning always on)
+    # network (as flexmdm.py: time conditioning always on)
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -110,25 +69,19 @@ class Config:
     # the flow
     x0: str = "masks"  # 'masks': n_masks masks (substitutions + deletions, or insertions if fewer); 'empty'
     n_masks: int = 0  # 'masks' only: how many; 0 = the data's longest target (max_target_len, else block_size)
-    kappa: str = "cubic"  # the scheduler: 'cubic' kappa = t^3, 'linear' kappa = t
-    time_sampling: str = "sqrt"  # 'sqrt': t = 1 - (1-u)^2, weight w/q (unbiased); 'uniform': t ~ U[0, 1 - t_eps]
-    t_eps: float = 1e-3  # 'uniform' only: the cut before t = 1
-    antithetic: bool = True  # stratified times over the batch (as flexmdm.py)
     # sampling
     steps: int = 32  # tau-leaping steps from t = 0 to 1 (one network call each)
-    tokens: str = "sample"  # inserted / substituted tokens: 'sample' from Q (the paper), or 'argmax'
     mask_order: str = "random"  # edits of masks: 'random', each fires per its rate (the paper's tau-leaping);
-    #                             'confidence': as many per row and step, the masks whose likeliest edit is the
-    #                             likeliest, as that edit (MaskGIT's order, not the paper's sampler; generate())
+    #                             'confidence': as many per step, the surest first (MaskGIT's order; generate())
 
 
 # The allowed values of every Config field; the engine refuses anything else before the first step
 # (one line naming the key). (lo, hi): a number in [lo, hi]; a tuple of strings: the choices.
 LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9), x0=("masks", "empty"),
-              n_masks=(0, 1024), kappa=("cubic", "linear"), time_sampling=("sqrt", "uniform"), t_eps=(1e-6, 0.5),
-              steps=(1, 100_000), tokens=("sample", "argmax"), mask_order=("random", "confidence"))
+              n_masks=(0, 1024), steps=(1, 100_000), mask_order=("random", "confidence"))
 
 
+# ----------------------------------------------------------------------------- the network (as flexmdm.py)
 def rotary_tables(n_pos: int, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
     # RoPE: pair i of a head is rotated by angle pos * base^(-2i/d), so q.k depends on the offset only
     inv_freq = base ** (-torch.arange(0, head_dim, 2).float() / head_dim)  # (hd/2,)
@@ -207,12 +160,10 @@ class TimeEmbedding(nn.Module):
         return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
 
 
-
-
-# ----------------------------------------------------------------------------- the alignment posterior
-def alignment_marginals(y: torch.Tensor, slots: torch.Tensor, mask_id: int) -> torch.Tensor:
+# ----------------------------------------------------------------------------- the alignment posterior (x0 empty)
+def alignment_marginals(y: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
     """Which target position each token of x_t is, given x_t and the target (as flexmdm.py's): y (B, L) target
-    ids (-1 past a row's end), slots (B, K) x_t in order (a token, mask_id, or -1 past the row's) -> P (B, K,
+    ids (-1 past a row's end), slots (B, K) x_t's tokens in order (-1 past the row's) -> P (B, K,
     L + 2) float64, P[b, j, i] = P(slot j is target token i | x_t, y), positions 1..L (0 and L + 1: the ends).
     With x0 empty every column jumps at the same hazard, so every fitting alignment (increasing, each slot on
     an equal token) is equally likely: forward-backward counts, normalised each step."""
@@ -223,8 +174,7 @@ def alignment_marginals(y: torch.Tensor, slots: torch.Tensor, mask_id: int) -> t
     yy = F.pad(y, (1, 1), value=-1)  # (B, L + 2)
     pos = torch.arange(L + 2, device=y.device)[None, :]
     inside = (pos >= 1) & (pos <= ylen[:, None])  # (B, L + 2) the real target positions
-    fits = inside[:, None, :] & ((slots[:, :, None] == mask_id) | (slots[:, :, None] == yy[:, None, :]))  # (B, K, L+2)
-    fits = fits.double()
+    fits = (inside[:, None, :] & (slots[:, :, None] == yy[:, None, :])).double()  # (B, K, L + 2)
     fwd, bwd = [], [None] * K
     f = (pos == 0).double().expand(B, -1)  # alignments of no slot end at the start
     for j in range(K):  # f_j(i) = fits_j(i) * sum_(i' < i) f_(j-1)(i')
@@ -242,13 +192,10 @@ def alignment_marginals(y: torch.Tensor, slots: torch.Tensor, mask_id: int) -> t
     return P / P.sum(2, keepdim=True).clamp(min=1e-300)
 
 
-# ----------------------------------------------------------------------------- the scheduler kappa(t)
-def kappa_of(kind: str, t: torch.Tensor, omt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """t (B,) and omt = 1 - t (B,), given apart so that 1 - kappa stays exact near t = 1 ->
-    kappa, 1 - kappa, kappa' (each (B,)). The column hazard is w = kappa' / (1 - kappa)."""
-    if kind == "cubic":  # kappa = t^3: 1 - t^3 = (1 - t)(1 + t + t^2), kappa' = 3 t^2
-        return t ** 3, omt * (1 + t + t * t), 3 * t * t
-    return t, omt, torch.ones_like(t)  # linear
+# ----------------------------------------------------------------------------- the scheduler kappa(t) = t^3
+def kappa_of(t: torch.Tensor, omt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """t and omt = 1 - t (B,) each, apart so that 1 - kappa stays exact near t = 1 -> kappa, 1 - kappa, kappa'."""
+    return t ** 3, omt * (1 + t + t * t), 3 * t * t
 
 
 class Model(nn.Module):
@@ -258,15 +205,7 @@ class Model(nn.Module):
         super().__init__()
         c = self.config = config
         assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
-        assert c.x0 in ("masks", "empty"), f"x0 must be 'masks' or 'empty', not {c.x0!r}"
-        assert c.kappa in ("cubic", "linear"), f"kappa must be 'cubic' or 'linear', not {c.kappa!r}"
-        assert c.time_sampling in ("sqrt", "uniform"), \
-            f"time_sampling must be 'sqrt' or 'uniform', not {c.time_sampling!r}"
-        assert c.tokens in ("sample", "argmax"), f"tokens must be 'sample' or 'argmax', not {c.tokens!r}"
-        assert c.mask_order in ("random", "confidence"), \
-            f"mask_order must be 'random' or 'confidence', not {c.mask_order!r}"
-        assert 0 < c.t_eps < 1 and c.steps >= 1 and c.n_masks >= 0, "0 < t_eps < 1, steps >= 1, n_masks >= 0"
-        assert c.n_masks <= c.block_size, f"n_masks={c.n_masks} must be at most block_size={c.block_size} (0 = the longest target)"
+        assert c.n_masks <= c.block_size, f"n_masks={c.n_masks} must be at most block_size={c.block_size}"
         self.rows_data = c.pad_id is not None  # rows end in pad; stream windows (no pad) have no end
         # ids: the data's mask (else a new one), a START slot of our own (its gap is the target's first), and
         # the id of unused slots (pad, else START: they are never attended to)
@@ -318,11 +257,8 @@ class Model(nn.Module):
 
     def trunk(self, x: torch.Tensor, n_real: torch.Tensor, t: torch.Tensor, start=None) -> torch.Tensor:
         """x (B, W) ids, n_real (B,) real slots per row (prefix, START, x_t), t (B,) times, start (B,) the START
-        slot (or None) -> hidden (B, W, C), zero at padding (and before start). Two savings, the same numbers:
-        unpadded, all but attention runs on the real slots only, packed as (N, C), so padding costs no matmul
-        (rows differ in length: up to 30% of a star_medium batch is padding); and with start, the last block
-        runs its attention output and MLP only at the slots that are read (START on: the prompt's outputs are
-        never read, and on star graphs the prompt is most of a row)."""
+        slot (or None) -> hidden (B, W, C), zero at padding (and before start). As flexmdm.py's: all but attention
+        runs on the real slots only, packed (N, C), and the last block only at the slots read (START on)."""
         B, W = x.shape
         if W > self.cos.size(0):  # a longer row than the tables hold: extend them
             self.cos, self.sin = (a.to(x.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
@@ -366,7 +302,6 @@ class Model(nn.Module):
         # (B, W, C), zero elsewhere; the first n rows of h are the real ones (read, or all real slots)
         return h.new_zeros(B * W, h.size(1)).index_copy(0, at[:n], h[:n]).view(B, W, -1)
 
-
     def rates(self, h: torch.Tensor, is_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """h (..., C), is_mask (...) -> rho (..., 3) >= 0 and share (..., 2). Rates of (insert after, delete,
         substitute): kappa'(t) rho, except delete / substitute at a mask: w(t) share (share sums to 1)."""
@@ -386,24 +321,15 @@ class Model(nn.Module):
         return head(h).float().masked_fill(self.banned, float("-inf"))
 
     def times(self, B: int, dev, generator=None, t=None):
-        """-> t, kappa, 1 - kappa and the row weight w(t) / q(t) (each (B,)); t (B,) optional: fixed times."""
-        c = self.config
-        u = torch.rand(B, device=dev, generator=generator)
-        if c.antithetic:
-            u = (u / B + torch.arange(B, device=dev) / B) % 1
+        """-> t = 1 - (1 - u)^2, kappa, 1 - kappa and the row weight w(t) / q(t), q = 1 / (2 (1 - u)) (each (B,));
+        t (B,) optional: fixed times. Finite variance: near t = 1 a column is pending w.p. ~ (1 - t), weighs ~ w/q."""
+        u = (torch.rand(B, device=dev, generator=generator) / B + torch.arange(B, device=dev) / B) % 1  # antithetic
         if t is not None:  # the u that gives these times
-            t = t.float().to(dev)
-            u = 1 - (1 - t).sqrt() if c.time_sampling == "sqrt" else t / (1 - c.t_eps)
-        if c.time_sampling == "sqrt":  # t = 1 - (1-u)^2, q(t) = 1 / (2 sqrt(1-t)) = 1 / (2 (1-u))
-            omt = (1 - u) ** 2
-            inv_q = 2 * (1 - u)
-        else:  # t ~ U[0, 1 - eps], q = 1 / (1 - eps)
-            omt = 1 - u * (1 - c.t_eps)
-            inv_q = torch.full_like(u, 1 - c.t_eps)
+            u = 1 - (1 - t.float().to(dev)).sqrt()
+        omt = (1 - u) ** 2
         t = 1 - omt
-        kap, one_minus_kap, dkap = kappa_of(c.kappa, t, omt)
-        weight = dkap / one_minus_kap * inv_q  # w(t) / q(t)
-        return t, kap, one_minus_kap, weight
+        kap, one_minus_kap, dkap = kappa_of(t, omt)
+        return t, kap, one_minus_kap, dkap / one_minus_kap * (2 * (1 - u))  # the last: w(t) / q(t)
 
     # ------------------------------------------------------------------------- training
     def collate(self, tokens: torch.Tensor, prompt_lens: torch.Tensor, generator=None, t=None) -> dict:
@@ -526,18 +452,17 @@ class Model(nn.Module):
 
     @torch.no_grad()
     def aligned_edits(self, batch: dict, h: torch.Tensor, pi: torch.Tensor) -> torch.Tensor:
-        """x0 empty: the edit term averaged over the alignments of x_t to the target (as flexmdm.py's aligned
-        bound). The loss's term, sum over pending insertions of -log pi - log Q + log k - 1, is per gap g and
-        token a: n (log n - 1 - log pi_g - log Q_g(a)), n the insertions of a pending there. x_t does not say
-        n (in 'abca' -> x_t 'a', is the a the first or the last?); every fitting alignment is equally likely,
-        so n's mean n_bar replaces it: the bound on the chain on x_t, below the loss's by E[n log n] -
-        n_bar log n_bar, which no network changes. h (B, W, C), pi (B, W, 3) -> (B,) per row, w outside."""
+        """x0 empty: the edit term averaged over the alignments of x_t to the target (as flexmdm.py's). Per gap g
+        and token a the loss's term is n (log n - 1 - log pi_g - log Q_g(a)), n the a's pending there; x_t does
+        not say n ('abca' -> 'a': the first a or the last?), so its mean over the equally likely alignments
+        replaces it: a bound on the chain on x_t, below the loss by a slack no network changes.
+        h (B, W, C), pi (B, W, 3) -> (B,) per row, w outside."""
         y, x, start = batch["y"], batch["x"], batch["start"]
         n_slots = batch["n_real"] - start - 1  # (B,) x_t's tokens: after the prefix and START
         B, K, L = y.size(0), int(n_slots.max()), y.size(1)
         k = torch.arange(K, device=y.device)[None, :]
         xt = torch.where(k < n_slots[:, None], x.gather(1, (start[:, None] + 1 + k).clamp(max=x.size(1) - 1)), -1)
-        P = alignment_marginals(y, xt, -2)  # (B, K, L + 2) no masks: each x_t token on an equal target token
+        P = alignment_marginals(y, xt)  # (B, K, L + 2) each x_t token on an equal target token
         ylen = (y >= 0).sum(1)  # (B,)
         pos = torch.arange(L + 2, device=y.device)
         # boundaries of the gaps: the start (position 0), x_t's tokens, the end (position ylen + 1); P(pos <= i)
@@ -569,122 +494,64 @@ class Model(nn.Module):
     @torch.no_grad()
     def generate(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, max_new_tokens: int,
                  generator=None, history: bool = False):
-        """Tau-leaping from x0 (the paper's Euler scheme for the edit chain), all rows at once.
+        """Tau-leaping from x0 to t = 1 (the paper's sampler for the edit chain), all rows at once.
 
-        prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after each row's end.
-        The canvas starts as x0: n_masks masks (at most max_new_tokens), or nothing; an unconditional row of rows
-        data starts from bos, as it was trained. Times t_i = i / steps; at step i the network reads x_t and t_i,
-        and over [t, s = t_(i+1)] each edit fires independently with probability rate x dt, here the rate
-        integrated over the step: rho (kappa_s - kappa_t) for kappa' rho (Euler's kappa'(t) rho dt as steps
-        grow, and not zero at t = 0 where kappa'(0) = 0 for the cubic), and for a mask, whose total rate is
-        the hazard w, exactly (kappa_s - kappa_t) / (1 - kappa_t), 1 at the last step. At every gap (START and
-        every position) at most one insertion; at every position at most one of deletion or substitution
-        (which one drawn in proportion to their rates, at every step). Tokens are drawn from Q_ins / Q_sub
-        (tokens='sample', float64) or their argmax. All edits of a step read the same x_t and are applied
-        together; the prompt is never edited.
-        The last step (s = 1) edits every mask left (its probability is exactly 1: a mask never reaches the
-        output) and fires the other edits still expected at least once (rho (1 - kappa_t) >= 1/2, the limit of
-        the draws): which edits fire is deterministic there, but the kind of each is still drawn (a mask the
-        model deletes with share 0.3 is deleted 0.3 of the time, not never; tokens='argmax' rules tokens only).
-        A step whose insertions would take a row past max_new_tokens keeps a random subset that fits.
-        mask_order='confidence' (our departure from the paper's Euler sampler, as mdlm.py's order='confidence'
-        and flexmdm.py's unmask='confidence'): per row, as many mask edits as the draws above fired (their
-        count: Binomial(masks, (kappa_s - kappa_t) / (1 - kappa_t)); all masks left at the last step), at the
-        masks whose likeliest outcome is the likeliest, each as that outcome: the argmax over its V + 1 joint
-        outcomes, delete (p_del) or substitute by a (p_sub Q_sub(a)), whatever tokens says. The score is that
-        outcome's probability, so ranking and decision agree: the mask edited first is the one edited as it
-        most surely should be. Why: the draws edit masks in a random order, each on a guess made while its
-        neighbours may still be masks, and nothing undoes it (no training path edits a real token, so those
-        rates are ~0); the surest first lets the hard ones read them (MaskGIT's order). On star_easy (8 masks
-        all substituted) this is mdlm.py's order='confidence' (bench/results/editflow_star_easy_probes.json). It
-        is not the process the loss bounds; insertions and edits of real tokens are as above.
-        self.edit_counts holds the insertions, deletions and substitutions made per row ((B,) each), and how
-        many of the deletions and substitutions were of masks ('del_mask', 'sub_mask'); with
-        history=True also returns the canvas after every step ((B, max_new_tokens) tensors: masks as the
-        mask id, -1 past the length)."""
+        prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after each row's end (with
+        history=True also the canvas after every step: masks as the mask id). The canvas starts as x0 (at most
+        max_new_tokens masks, or nothing; an unconditional row of rows data opens with bos, as in training).
+        Step i reads x_t at t = i / steps; over [t, s] each edit fires with probability its rate integrated over
+        the step: rho (kappa_s - kappa_t), and for a mask (total rate w) (kappa_s - kappa_t) / (1 - kappa_t).
+        Per gap (START and every position) at most one insertion, per position at most one of deletion or
+        substitution (which, in proportion to their rates); tokens drawn from Q in float64. All edits read the
+        same x_t; the prompt is never edited. The last step (s = 1) edits every mask left and fires every other
+        edit still expected at least 1/2. Insertions past max_new_tokens: a random subset that fits.
+        mask_order='confidence': per row as many mask edits as the draws fired, as surest_mask_edits() says.
+        self.edit_counts: per row (B,) the insertions, deletions, substitutions, and the deletions and
+        substitutions of masks ('del_mask', 'sub_mask'; the rest undo a written token)."""
         c, dev = self.config, prompt.device
-        B = prompt.size(0)
-        prompt_lens = prompt_lens.long()
-        add_bos = (prompt_lens == 0) & (c.bos_id is not None and self.rows_data)  # (B,)
-        start = prompt_lens + add_bos.long()  # (B,) the START slot's column
-        P = int(start.max()) if B else 0
-        Lc = max_new_tokens  # the most canvas tokens a row may have
-        W = P + 1 + Lc  # prefix + START + canvas
+        B, Lc = prompt.size(0), max_new_tokens  # Lc: the most canvas tokens a row may have
+        base, start = self.prefix(prompt, prompt_lens, Lc)  # (B, W + 1) prompt, START, fill; (B,) START's column
+        W = base.size(1) - 1
         k = torch.arange(Lc, device=dev)[None, :]  # (1, Lc) canvas index
         j = torch.arange(Lc + 1, device=dev)[None, :]  # (1, Lc + 1) slot: 0 = START, j = canvas token j - 1
-        base = torch.full((B, W + 1), self.fill_id, dtype=torch.long, device=dev)
-        Pp = min(prompt.size(1), P)
-        in_prompt = torch.arange(Pp, device=dev)[None] < prompt_lens[:, None]  # (B, Pp)
-        base[:, :Pp] = torch.where(in_prompt, prompt[:, :Pp], base[:, :Pp])
-        if c.bos_id is not None:
-            base[:, 0] = torch.where(add_bos, c.bos_id, base[:, 0])
-        base.scatter_(1, start[:, None], self.start_id)
-        m0 = min(c.n_masks or self.max_len, Lc) if c.x0 == "masks" else 0
         seq = torch.full((B, Lc), self.mask_id, dtype=torch.long, device=dev)  # the canvas: its first n are real
-        n = torch.full((B,), m0, dtype=torch.long, device=dev)
+        n = torch.full((B,), min(c.n_masks or self.max_len, Lc) if c.x0 == "masks" else 0, dtype=torch.long,
+                       device=dev)
         made = {name: torch.zeros(B, dtype=torch.long, device=dev)
                 for name in ("ins", "del", "sub", "del_mask", "sub_mask")}
         steps = []
 
-        def run(t: float):  # -> hidden states (B, Lc + 1, C) at START and the canvas
-            x = base.clone()
-            x.scatter_(1, torch.where(k < n[:, None], start[:, None] + 1 + k, W), seq)  # past n: column W
-            h = self.trunk(x[:, :W], start + 1 + n, torch.full((B,), t, device=dev), start)  # (B, W, C)
-            h = h.gather(1, (start[:, None] + j)[:, :, None].expand(-1, -1, h.size(-1)))
-            return h
-
-        def draw(logits: torch.Tensor) -> torch.Tensor:  # (m, V) -> (m,)
-            if c.tokens == "argmax":
-                return logits.argmax(-1)
-            p = logits.double().softmax(-1)  # a categorical draw: argmax p / E, E ~ Exp(1) (Gumbel-max)
-            e = -torch.rand(p.shape, dtype=torch.float64, device=dev, generator=generator).log()
-            return (p / e).argmax(-1)
-
-        def kappa(s: float) -> float:
-            return s ** 3 if c.kappa == "cubic" else s
+        def draw(logits: torch.Tensor) -> torch.Tensor:  # (m, V) -> (m,): argmax p / E, E ~ Exp(1) (Gumbel-max)
+            e = -torch.rand(logits.shape, dtype=torch.float64, device=dev, generator=generator).log()
+            return (logits.double().softmax(-1) / e).argmax(-1)
 
         def rand() -> torch.Tensor:
             return torch.rand(B, Lc + 1, device=dev, generator=generator)
 
         for i in range(c.steps):
             t, s = i / c.steps, (i + 1) / c.steps
-            last = i == c.steps - 1
-            h = run(t)
+            kt, ks, last = t ** 3, s ** 3, i == c.steps - 1  # kappa at both ends of the step
+            x = base.clone()
+            x.scatter_(1, torch.where(k < n[:, None], start[:, None] + 1 + k, W), seq)  # past n: column W
+            h = self.trunk(x[:, :W], start + 1 + n, torch.full((B,), t, device=dev), start)  # (B, W, C)
+            h = h.gather(1, (start[:, None] + j)[:, :, None].expand(-1, -1, h.size(-1)))  # (B, Lc + 1, C)
             gap_ok = j <= n[:, None]  # (B, Lc + 1) START and the canvas
             pos_ok = (j >= 1) & gap_ok  # the canvas
             old = torch.cat([torch.full((B, 1), -1, dtype=torch.long, device=dev), seq], 1)  # (B, Lc + 1) per slot
             is_mask = pos_ok & (old == self.mask_id)
             rho, share = self.rates(h, is_mask)
-            e = rho.double() * (kappa(s) - kappa(t))  # (B, Lc + 1, 3) expected edits over [t, s]
+            e = rho.double() * (ks - kt)  # (B, Lc + 1, 3) expected edits over [t, s]
             e_ins = e[..., INS] * gap_ok
-            e_ds = torch.where(is_mask, (kappa(s) - kappa(t)) / (1 - kappa(t)), (e[..., DEL] + e[..., SUB]) * pos_ok)
+            e_ds = torch.where(is_mask, (ks - kt) / (1 - kt), (e[..., DEL] + e[..., SUB]) * pos_ok)
             del_share = rho[..., DEL] / (rho[..., DEL] + rho[..., SUB]).clamp(min=1e-30)
             p_del = torch.where(is_mask, share[..., 0], del_share)
-            # the last step: masks all go (probability 1), the rest is what is still expected, rounded; deletion
-            # or substitution is a draw in proportion to their rates at every step
             fire = (e_ds >= 0.5) | is_mask if last else rand() < e_ds.clamp(max=1)
-            is_del = fire & (rand() < p_del)
+            is_del = fire & (rand() < p_del)  # deletion or substitution: a draw, at every step
             fire_ins = e_ins >= 0.5 if last else rand() < e_ins.clamp(max=1)
             new = old.clone()
             given = torch.zeros_like(is_mask)  # substitutions whose token is already chosen (confidence)
             if c.mask_order == "confidence" and bool(is_mask.any()):
-                # log-probabilities of each mask's outcomes (M masks): substitute by a, log p_sub + log Q_sub(a),
-                # or delete, log p_del; the likeliest is the decision, its log-probability the confidence
-                lp_sub = self.token_logits(h[is_mask], SUB).log_softmax(-1) + share[is_mask][:, 1:].log()  # (M, V)
-                lp_best, best_tok = lp_sub.max(-1)  # (M,) each
-                lp_del = share[is_mask][:, 0].log()  # (M,)
-                conf = torch.full(is_mask.shape, float("-inf"), device=dev)  # (B, Lc + 1); -inf off the masks
-                conf[is_mask] = torch.maximum(lp_del, lp_best)
-                rank = conf.argsort(1, descending=True).argsort(1)  # (B, Lc + 1) 0 = the surest mask
-                chosen = is_mask & (rank < (fire & is_mask).sum(1, keepdim=True))  # as many as the draws fired
-                mask_del = torch.zeros_like(is_mask)
-                mask_del[is_mask] = lp_del >= lp_best
-                tok = torch.full_like(old, -1)
-                tok[is_mask] = best_tok
-                fire = torch.where(is_mask, chosen, fire)  # real tokens keep their draws
-                is_del = torch.where(is_mask, chosen & mask_del, is_del)
-                given = chosen & ~mask_del
-                new[given] = tok[given]
+                fire, is_del, given = self.surest_mask_edits(h, share, is_mask, fire, is_del, new)
             is_sub = fire & ~is_del
             room = Lc - (n - is_del.sum(1))  # (B,) insertions that fit
             if bool((fire_ins.sum(1) > room).any()):  # keep a random subset that fits
@@ -700,17 +567,50 @@ class Model(nn.Module):
             out = torch.full((B, Lc + 1), self.mask_id, dtype=torch.long, device=dev)
             out.scatter_(1, torch.where(keep, keep.long().cumsum(1) - 1, Lc), emit)  # at most Lc kept
             seq, n = out[:, :Lc], keep.sum(1)
-            made["ins"] += fire_ins.sum(1)
-            made["del"] += is_del.sum(1)
-            made["sub"] += is_sub.sum(1)
-            made["del_mask"] += (is_del & is_mask).sum(1)  # of those, edits of a mask (the rest undo a token)
-            made["sub_mask"] += (is_sub & is_mask).sum(1)
+            for name, edits in (("ins", fire_ins), ("del", is_del), ("sub", is_sub), ("del_mask", is_del & is_mask),
+                                ("sub_mask", is_sub & is_mask)):
+                made[name] += edits.sum(1)
             if history:
                 steps.append(torch.where(k < n[:, None], seq, -1))
         self.edit_counts = made
         out = torch.where(k < n[:, None], seq, -1)
         if c.eos_id is not None and self.rows_data:  # a trailing data eos is the end, not a token
             last_tok = out.gather(1, (n - 1).clamp(min=0)[:, None]).squeeze(1)
-            drop = (n > 0) & (last_tok == c.eos_id)
-            out = torch.where((k == (n - 1)[:, None]) & drop[:, None], -1, out)
+            out = torch.where((k == (n - 1)[:, None]) & ((n > 0) & (last_tok == c.eos_id))[:, None], -1, out)
         return (out, steps) if history else out
+
+    def prefix(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, Lc: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """generate()'s fixed part of x: prompt (B, P), prompt_lens (B,), Lc canvas tokens at most -> base
+        (B, W + 1): the prompt (or a bos opening an unconditional row of rows data), START, then fill (W = prefix
+        + START + Lc; column W collects what is past a row's canvas); and start (B,), START's column."""
+        c, dev, B = self.config, prompt.device, prompt.size(0)
+        prompt_lens = prompt_lens.long()
+        add_bos = (prompt_lens == 0) & (c.bos_id is not None and self.rows_data)  # (B,)
+        start = prompt_lens + add_bos.long()  # (B,)
+        P = int(start.max()) if B else 0
+        base = torch.full((B, P + 2 + Lc), self.fill_id, dtype=torch.long, device=dev)
+        Pp = min(prompt.size(1), P)
+        in_prompt = torch.arange(Pp, device=dev)[None] < prompt_lens[:, None]  # (B, Pp)
+        base[:, :Pp] = torch.where(in_prompt, prompt[:, :Pp], base[:, :Pp])
+        if c.bos_id is not None:
+            base[:, 0] = torch.where(add_bos, c.bos_id, base[:, 0])
+        return base.scatter_(1, start[:, None], self.start_id), start
+
+    def surest_mask_edits(self, h, share, is_mask, fire, is_del, new):
+        """mask_order='confidence', our departure from the paper's sampler (as mdlm.py's order='confidence'):
+        per row as many mask edits as the draws fired (all masks left at the last step), at the masks whose
+        likeliest outcome (delete, p_del, or substitute by a, p_sub Q_sub(a)) is likeliest, as that outcome
+        (MaskGIT's order; not the process the loss bounds). h (B, S, C), share (B, S, 2), is_mask, fire, is_del
+        (B, S) -> fire, is_del, and given (B, S): the substitutions whose token it wrote into new (B, S)."""
+        lp_sub = self.token_logits(h[is_mask], SUB).log_softmax(-1) + share[is_mask][:, 1:].log()  # (M, V)
+        lp_best, best_tok = lp_sub.max(-1)  # (M,) each
+        lp_del = share[is_mask][:, 0].log()  # (M,)
+        conf = torch.full(is_mask.shape, float("-inf"), device=h.device)  # (B, S); -inf off the masks
+        conf[is_mask] = torch.maximum(lp_del, lp_best)
+        rank = conf.argsort(1, descending=True).argsort(1)  # (B, S) 0 = the surest mask
+        chosen = is_mask & (rank < (fire & is_mask).sum(1, keepdim=True))  # as many as the draws fired
+        mask_del = torch.zeros_like(is_mask)
+        mask_del[is_mask] = lp_del >= lp_best
+        given = chosen & ~mask_del
+        new[given] = best_tok[given[is_mask]]
+        return torch.where(is_mask, chosen, fire), torch.where(is_mask, chosen & mask_del, is_del), given

@@ -1,6 +1,6 @@
-# Edit Flows on star_medium (targets of 4-10 tokens) from x0 = 10 masks, shorter targets deleting the rest:
-# the star_easy recipe and sampler to 32k steps (phase 2 from 20k, as mdlm_star_medium.py).
-# Row (seed 1337): test 66.6 / 85.6 (seq / tok %), 51 min on one thread of a 2-core AMD EPYC.
+# Edit Flows (models/editflow.py) on star_medium from x0 = 10 masks (shorter targets delete the rest), the star_easy
+# recipe to 32k steps: bench/results/star/editflow_star_medium_seed1337.json (--seed=1337, test 66.6 / 85.6, 51 min on
+# a CPU thread), trained before neighbour_mix stopped reading past a row's end (issue 44): a rerun will differ a little.
 out_dir = "out/editflow_star_medium"
 dataset = "star/medium"
 model = "editflow"

@@ -238,6 +238,8 @@ def check_config(config: dict, model: str | None = None):
             raise NanoError(f"{key}={config[key]!r} must be {what}")
     if model:
         check_limits(model, config)
+        if config.get("n_embd", 1) % config.get("n_head", 1):  # every model's heads split its width
+            raise NanoError(f"n_head={config['n_head']} must divide n_embd={config['n_embd']}")
 
 
 # Config fields the engine fills from the data's meta.json: the data decides them, not LIMITS

@@ -28,8 +28,8 @@ def data_copy(star_data, tmp_path):
 
 
 def test_missing_data_from_the_command_line(tmp_path):
-    r = subprocess.run([sys.executable, "train.py", "--dataset=star/nothing_here"], cwd=ROOT, capture_output=True,
-                       text=True)
+    r = subprocess.run([sys.executable, "train.py", "--dataset=star/nothing_here", f"--out_dir={tmp_path / 'run'}"],
+                       cwd=ROOT, capture_output=True, text=True)  # never out/default: the README's first run is there
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "data/star/nothing_here/meta.json not found: the dataset is not prepared; run `python" in r.stderr
     assert "data/star/prepare.py`" in r.stderr
@@ -142,14 +142,20 @@ def test_sampler_setting_added_after_the_checkpoint(star_data, tiny, tmp_path):
         engine.inference_setup([f"--ckpt={tmp_path}/old.pt", "--temprature=0.7"], defaults)
 
 
-@pytest.mark.parametrize("model,bad", [("mdlm", "--order=surest"), ("mdlm", "--time_sampling=x"),
-                                       ("mlm", "--unmask=x"), ("flexmdm", "--time_sampling=x"),
-                                       ("editflow", "--x0=foo"), ("bd3lm", "--block_len=-3")])
-def test_a_model_setting_out_of_range_is_one_line(star_data, tiny, tmp_path, model, bad):
-    """A model file checks its own options with asserts; the engine turns them into one line naming the model."""
-    with pytest.raises(NanoError, match=rf"^model {model}: .* \(see models/{model}.py's Config\)$"):
+@pytest.mark.parametrize("model,bad,says", [
+    ("mdlm", ["--order=surest"], r"^order='surest' must be one of 'random', 'confidence'$"),
+    ("mlm", ["--unmask=x"], r"^unmask='x' must be one of 'threshold', 'fixed'$"),
+    ("editflow", ["--x0=foo"], r"^x0='foo' must be one of "),
+    ("bd3lm", ["--block_len=-3"], r"^block_len=-3 must be in \[0, 65536\] \(models/bd3lm.py, LIMITS\)$"),
+    # a rule between fields is the model file's assert, turned into one line naming the model
+    ("bd3lm", ["--clip_beta=0.9", "--clip_omega=0.5"], r"^model bd3lm: clip_beta < clip_omega.* \(see models/bd3lm.py's Config\)$"),
+])
+def test_a_model_setting_out_of_range_is_one_line(star_data, tiny, tmp_path, model, bad, says):
+    """A model's option outside the LIMITS its file declares, or breaking a rule between options (an assert
+    in the model file), is one line before the first step."""
+    with pytest.raises(NanoError, match=says):
         train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=1", *tiny, f"--model={model}",
-                    bad])
+                    *bad])
 
 
 @pytest.mark.parametrize("script", ["train.py", "sample.py", "eval.py"])

@@ -355,6 +355,28 @@ def test_a_rows_outputs_do_not_depend_on_its_batch(mix):
             assert torch.allclose(batch[i, s0:n], alone[0, s0:n], atol=1e-5), i
 
 
+def test_shipped_star_easy_gives_what_it_gave_before_the_rewrite(tmp_path):
+    """models/pretrained/editflow_star_easy.pt on the first 64 test prompts of star_easy (prepare.py's split,
+    regenerated), each sampler setting a row uses, and its loss on a fixed batch: exactly what the code before
+    the issue-44 rewrite gave (commit 28bb0b5; hashes of the (64, 8) outputs)."""
+    import hashlib
+    import engine
+    from data.star.prepare import write_task
+    write_task("easy", str(tmp_path), {"train": 1, "val": 1, "test": 5000}, seed=42)
+    ckpt = engine.load_checkpoint("models/pretrained/editflow_star_easy.pt")
+    model = engine.model_from_checkpoint(ckpt).eval()
+    tokens, pl = Dataset(str(tmp_path), "test", 34).get(list(range(64)))
+    prompt = tokens[:, :26]  # star_easy: every prompt has 26 tokens, every target 8
+    for order, want in (("confidence", "c51613ae80df0b95"), ("random", "48e541589f71de06")):
+        model.config.mask_order = order
+        out = model.generate(prompt, pl, 8, generator=torch.Generator().manual_seed(0))
+        assert hashlib.sha1(out.numpy().tobytes()).hexdigest()[:16] == want, order
+    with torch.no_grad():
+        loss, metrics = model(model.collate(tokens, pl, generator=torch.Generator().manual_seed(3)))
+    assert loss.item() == pytest.approx(0.09999078512191772, rel=1e-6)
+    assert metrics["pending"].item() * 576 == pytest.approx(294)  # edits still needed in the batch's 64 x 9 units
+
+
 def test_lm_data_without_mask_or_pad():
     """Stream windows (no pad, no mask id in the data): the mask and START take new ids; every token is a unit."""
     c = editflow.Config(vocab_size=50, pad_id=None, bos_id=49, eos_id=49, mask_id=None, block_size=16,

@@ -1,11 +1,11 @@
 """
 Tests for models/flexmdm.py: x_t, its masks and its gap counts give back the clean target; the noise follows
 the two clocks (absent 1 - t, masked -(1 - t) log(1 - t)); the prompt is never noised; the loss is the
-weighted CE + Bregman sum per NLL unit, finite from t = 0 to t ~ 1, and both time samplings estimate the same
+weighted CE + Bregman sum per NLL unit, finite from t = 0 to t ~ 1, and its time sampling estimates the paper's
 bound; the sampler keeps the prompt, never emits a mask, respects the length limit under each option, keeps
-the expected length at its last insertion step, ranks masks by either confidence score, and inserting first
-inserts before it reveals; training on one batch drives the loss down and the sampler then writes the targets;
-a run resumes exactly. CPU, about a minute.
+the expected length at its last insertion step, reveals the surest masks first (unmask='confidence'), and
+inserting first inserts before it reveals; training on one batch drives the loss down and the sampler then
+writes the targets; a run resumes exactly. CPU, about a minute.
 
     python -m pytest tests/test_flexmdm.py -q
 """
@@ -65,20 +65,18 @@ def test_noise_follows_the_two_clocks():
     Swapping the clocks, or drawing T2 on [0, 1], moves these means by far more than the tolerance."""
     B, L = 4000, 10
     tokens, pl = star_rows(B, [6] * B, [L] * B)
-    for sampling in ("sqrt", "uniform"):
-        m = small(time_sampling=sampling)
-        b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(2))
-        t = b["t"].double()
-        absent = b["gaps"].sum(1).double() / L
-        masked = (b["x"] == m.mask_id).sum(1).double() / L
-        assert abs((absent - (1 - t)).mean()) < 0.01
-        assert abs((masked + torch.xlogy(1 - t, 1 - t)).mean()) < 0.01
-        w = 2 / (1 - t).sqrt() if sampling == "sqrt" else 1 / (1 - t)  # w(t) / q(t)
-        ok = t < 0.99  # near 1, t in float32 is coarser than the u it came from (the weight uses u)
-        assert torch.allclose(b["weight"].double()[ok], w[ok], rtol=1e-3)
-        t = m.collate(tokens[:256], pl[:256], generator=torch.Generator().manual_seed(3))["t"].double()
-        u = 1 - (1 - t).sqrt() if sampling == "sqrt" else t / (1 - m.config.t_eps)  # antithetic: one u per stratum
-        assert torch.equal((u * 256).floor().long().clamp(max=255).sort().values, torch.arange(256))
+    m = small()
+    b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(2))
+    t = b["t"].double()
+    absent = b["gaps"].sum(1).double() / L
+    masked = (b["x"] == m.mask_id).sum(1).double() / L
+    assert abs((absent - (1 - t)).mean()) < 0.01
+    assert abs((masked + torch.xlogy(1 - t, 1 - t)).mean()) < 0.01
+    ok = t < 0.99  # near 1, t in float32 is coarser than the u it came from (the weight uses u)
+    assert torch.allclose(b["weight"].double()[ok], 2 / (1 - t[ok]).sqrt(), rtol=1e-3)  # w(t) / q(t)
+    t = m.collate(tokens[:256], pl[:256], generator=torch.Generator().manual_seed(3))["t"].double()
+    u = 1 - (1 - t).sqrt()  # antithetic: one u per stratum
+    assert torch.equal((u * 256).floor().long().clamp(max=255).sort().values, torch.arange(256))
 
 
 def test_loss_is_weighted_ce_plus_bregman_per_unit():
@@ -265,21 +263,26 @@ def test_loss_finite_near_both_ends(t):
     assert all(p.grad is None or torch.isfinite(p.grad).all() for p in m.parameters())
 
 
-def test_both_time_samplings_estimate_the_same_bound():
-    """'sqrt' (t = 1 - (1-u)^2, weight 2/(1-u)) and the official 'uniform' (t ~ U[0, 1 - eps], weight 1/(1-t))
-    are two estimates of one integral: equal means over many batches (a weight off by a factor, e.g. 1/(1-u),
-    moves 'sqrt' by ~30%); 'sqrt' with the smaller spread."""
+def test_time_sampling_estimates_the_papers_bound():
+    """Ours (t = 1 - (1-u)^2, weight 2/(1-u)) and the paper's (t ~ U[0, 1 - eps], weight 1/(1-t), here given to
+    collate as fixed times with the weight replaced) are two estimates of one integral: equal means over many
+    batches (a weight off by a factor, e.g. 1/(1-u), moves ours by ~30%); ours with the smaller spread."""
     tokens, pl = star_rows(64, [20] * 64, [8] * 64)
-    est = {}
+    m, g = small(), torch.Generator().manual_seed(5)
+    ours, paper = [], []
     with torch.no_grad():
-        for sampling in ("sqrt", "uniform"):
-            m, g = small(time_sampling=sampling, t_eps=1e-4), torch.Generator().manual_seed(5)
-            est[sampling] = torch.stack([m(m.collate(tokens, pl, generator=g))[0] for _ in range(200)])
-    assert est["sqrt"].mean() == pytest.approx(est["uniform"].mean().item(), rel=0.04)
-    assert est["sqrt"].std() < est["uniform"].std()
+        for _ in range(200):
+            ours.append(m(m.collate(tokens, pl, generator=g))[0])
+            t = (torch.rand(64, generator=g) / 64 + torch.arange(64) / 64) * (1 - 1e-4)  # antithetic, as ours
+            b = m.collate(tokens, pl, generator=g, t=t)
+            b["weight"] = 1 / (1 - b["t"])
+            paper.append(m(b)[0])
+    ours, paper = torch.stack(ours), torch.stack(paper)
+    assert ours.mean() == pytest.approx(paper.mean().item(), rel=0.04)
+    assert ours.std() < paper.std()
 
 
-SAMPLERS = [dict(insert="poisson"), dict(insert="binomial"), dict(unmask="confidence", score="prob_diff"),
+SAMPLERS = [dict(insert="poisson"), dict(insert="binomial"), dict(unmask="confidence"),
             dict(unmask="confidence", insert="binomial", reveal_after=0.5), dict(reveal_after=0.25)]
 
 
@@ -327,32 +330,30 @@ def test_last_insertion_step_keeps_the_expected_total(insert, n_steps, reveal_af
         assert (steps[-1] >= 0).sum(1).tolist() == want  # the canvas before generate drops a trailing eos
 
 
-def test_confidence_scores_rank_masks_on_a_hand_made_case():
-    """Four masks with (p1, p2) = (.50, .44), (.40, .05), (.45, .41), (.35, .05), the rest spread thin:
-    top_prob ranks them 0, 2, 1, 3; prob_diff (p1 - p2 = .06, .35, .04, .30) ranks them 1, 3, 0, 2. The sampler
-    reveals the top K of that order (K drawn), as their argmax."""
+def test_confidence_reveals_the_surest_masks_first():
+    """Four masks whose top probabilities are .50, .40, .45, .35 (the second token .44, .05, .41, .05, the rest
+    spread thin): the sampler reveals the top K of the order 0, 2, 1, 3 (K drawn), as their argmax. (Ranking
+    by p1 - p2, the official default, would give 1, 3, 0, 2.)"""
     V, top = 24, [(0.50, 0.44), (0.40, 0.05), (0.45, 0.41), (0.35, 0.05)]
     probs = torch.zeros(4, V)
     for i, (p1, p2) in enumerate(top):
         probs[i, 4], probs[i, 5], probs[i, 6:] = p1, p2, (1 - p1 - p2) / (V - 6)
     logits = probs.log()  # -inf at the ids 0..3 that are never tokens
-    order = {"top_prob": [0, 2, 1, 3], "prob_diff": [1, 3, 0, 2]}
-    for score, want in order.items():
-        assert flexmdm.confidence(logits, score).argsort(descending=True).tolist() == want
-        # one insertion step (4 masks at the one open gap), then 2 reveal steps: K ~ Binomial(4, 1/2), then the fill
-        m = small(steps=3, unmask="confidence", insert="binomial", reveal_after=0.3, score=score)
-        m.expected_gaps = lambda h, t: torch.full(h.shape[:2], 4.0)
-        real_logits = m.token_logits
-        m.token_logits = lambda h: logits.expand(h.size(0), -1, -1) if h.dim() == 3 else real_logits(h)
-        tokens, pl = star_rows(32, [20] * 32, [8] * 32)
-        out, steps = m.generate(tokens[:, :20], pl, 4, generator=torch.Generator().manual_seed(0), history=True)
-        assert (steps[0] == m.mask_id).all() and len(steps) == 3 and (out >= 0).all()
-        shown = steps[1] != m.mask_id  # (32, 4) revealed by the first reveal step
-        K = shown.sum(1)
-        assert ((K > 0) & (K < 4)).sum() > 10  # the order was tested on partial reveals
-        for i in range(32):
-            assert sorted(shown[i].nonzero().flatten().tolist()) == sorted(want[:int(K[i])])
-            assert (steps[1][i][shown[i]] == 4).all()  # the argmax
+    want = [0, 2, 1, 3]
+    # one insertion step (4 masks at the one open gap), then 2 reveal steps: K ~ Binomial(4, 1/2), then the fill
+    m = small(steps=3, unmask="confidence", insert="binomial", reveal_after=0.3)
+    m.expected_gaps = lambda h, t: torch.full(h.shape[:2], 4.0)
+    real_logits = m.token_logits
+    m.token_logits = lambda h: logits.expand(h.size(0), -1, -1) if h.dim() == 3 else real_logits(h)
+    tokens, pl = star_rows(32, [20] * 32, [8] * 32)
+    out, steps = m.generate(tokens[:, :20], pl, 4, generator=torch.Generator().manual_seed(0), history=True)
+    assert (steps[0] == m.mask_id).all() and len(steps) == 3 and (out >= 0).all()
+    shown = steps[1] != m.mask_id  # (32, 4) revealed by the first reveal step
+    K = shown.sum(1)
+    assert ((K > 0) & (K < 4)).sum() > 10  # the order was tested on partial reveals
+    for i in range(32):
+        assert sorted(shown[i].nonzero().flatten().tolist()) == sorted(want[:int(K[i])])
+        assert (steps[1][i][shown[i]] == 4).all()  # the argmax
 
 
 def test_lm_data_without_mask_or_pad():
@@ -403,7 +404,7 @@ def overfit(tmp_path_factory):
 
 @pytest.mark.parametrize("kw", [dict(unmask="sample", insert="poisson"), dict(unmask="confidence", insert="poisson"),
                                 dict(unmask="sample", insert="binomial"),
-                                dict(unmask="confidence", insert="binomial", score="prob_diff", reveal_after=0.25)],
+                                dict(unmask="confidence", insert="binomial", reveal_after=0.25)],
                          ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
 def test_overfit_loss_falls_and_sampler_writes_the_targets(overfit, kw):
     """An untrained model writes none of them; this one (1200 steps) about 80% of 4 problems x 8 seeds, the rest
@@ -413,7 +414,7 @@ def test_overfit_loss_falls_and_sampler_writes_the_targets(overfit, kw):
     assert sum(curve[:2]) / 2 > 3 * sum(curve[-5:]) / 5  # falls
     tokens, prompt_lens = data.get(torch.arange(data.n_items).numpy())
     prompt, truth = data.split_prompt_target(tokens, prompt_lens)
-    for key, default in dict(unmask="sample", insert="poisson", score="top_prob", reveal_after=0.0).items():
+    for key, default in dict(unmask="sample", insert="poisson", reveal_after=0.0).items():
         setattr(model.config, key, kw.get(key, default))  # the model is shared by the cases
     right = 0
     for seed in range(8):

@@ -4,6 +4,7 @@ step-by-step history, and the same tokens for the same seed.
     python -m pytest tests/test_sample.py -q
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -32,14 +33,22 @@ def checkpoints(star_data, tmp_path_factory) -> dict:
 def test_data_prompts_show_output_and_truth(checkpoints, capsys, model):
     sample.main([f"--ckpt={checkpoints[model]}", "--num_samples=3"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
-    for line in lines:
-        prompt, rest = line.split(" -> ")
-        assert len(prompt.split()) == 26  # star_easy: 12 edges + source + goal
-        assert "[truth: " in rest and rest.endswith(("OK", "WRONG"))
-        output = rest.split("   [truth")[0].split()
+    assert len(lines) == 6  # a star problem is two lines: its edges, then source, goal and the path written
+    for edges, answer in zip(lines[::2], lines[1::2]):
+        assert edges.startswith("edges ") and len(edges.split()) == 1 + 12  # star_easy: 12 edges
+        m = re.fullmatch(r"  from (\d+) to (\d+): (.*?)  (right|WRONG \(truth: [\d ]+\))", answer)
+        assert m, answer
         # no pad, mask or bos shown (an eos is a token a 30-step model may still write mid-row)
-        assert len(output) <= 8 and all(t.isdigit() or t == "<eos>" for t in output), output
+        shown = m.group(3).replace(" -> ", " ").replace(" (not a chain of edges)", "").split()
+        assert all(t.isdigit() or t in ("<eos>", "(nothing)") for t in shown), shown
+
+
+def test_a_star_problem_reads_as_source_goal_and_path():
+    assert sample.star_problem("1 2 2 3 3 4 1 4", "1 2 2 3 3 4", "1 2 2 3 3 4") == \
+        "edges 1-2 2-3 3-4\n  from 1 to 4: 1 -> 2 -> 3 -> 4  right"
+    assert sample.star_problem("1 2 2 3 3 4 1 4", "1 2 3 4", "1 2 2 3 3 4") == \
+        "edges 1-2 2-3 3-4\n  from 1 to 4: 1 2 3 4 (not a chain of edges)  WRONG (truth: 1 2 2 3 3 4)"
+    assert sample.star_problem("1 2 1 2", "", None) == "edges 1-2\n  from 1 to 2: (nothing) (not a chain of edges)"
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -55,8 +64,9 @@ def test_history_and_seed(checkpoints, capsys, model):
 def test_typed_prompt_and_unconditional(checkpoints, capsys):
     sample.main([f"--ckpt={checkpoints['ilm']}", "--prompt=4 5 5 6 6 7 4 8 8 9 9 10 4 11 11 12 12 13 4 13",
                  "--num_samples=2"])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2 and all(l.startswith("4 5 5 6") and " -> " in l for l in lines)
+    lines = capsys.readouterr().out.strip().splitlines()  # star data: each sample shows the typed problem
+    assert len(lines) == 4 and all(l.startswith("edges 4-5 5-6 6-7 4-8") for l in lines[::2])
+    assert all(l.startswith("  from 4 to 13: ") for l in lines[1::2])
     sample.main([f"--ckpt={checkpoints['mdlm']}", "--unconditional", "--num_samples=2", "--max_new_tokens=8"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(len(l.split()) <= 8 for l in lines)
@@ -65,4 +75,4 @@ def test_typed_prompt_and_unconditional(checkpoints, capsys):
 def test_command_line(checkpoints):
     r = subprocess.run([sys.executable, "sample.py", f"--ckpt={checkpoints['arlm']}", "--num_samples=1"], cwd=ROOT,
                        capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout.count(" -> ") == 1, r.stderr
+    assert r.returncode == 0 and r.stdout.count("  from ") == 1, r.stderr

@@ -1,12 +1,12 @@
 """
-The README's benchmark tables (training throughput, against the XLM package, ILM sampling against XLM,
-sampling throughput), made from the committed results JSON in bench/results/ alone: nothing in them is
-typed by hand. Prints them; --write puts each into README.md between `<!-- table:NAME -->` and
-`<!-- /table:NAME -->` (tests/test_readme.py checks that README.md holds what this prints).
-The star-graph tables are bench/star_table.py's.
+Every results table, made from the committed results JSON in bench/results/ alone: nothing in them is typed
+by hand. bench/README.md holds all of them (star, maze, Shakespeare, Edit Flows' edits, throughputs, the
+comparison with the XLM package, speed changes, the GPU check); README.md holds one compact star table, the
+list of shipped models and the GPU estimate. Each sits between `<!-- table:NAME -->` and
+`<!-- /table:NAME -->`; tests/test_readme.py checks that both files hold exactly what this prints.
 
     python bench/readme_tables.py            # print
-    python bench/readme_tables.py --write    # update README.md
+    python bench/readme_tables.py --write    # update bench/README.md and README.md
 """
 import json
 import os
@@ -15,6 +15,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import star_table  # noqa: E402
 from star_table import blocks, shown, wall, wall_note  # noqa: E402  (the papers' spellings; BD3-LM's block length)
 RESULTS = os.path.join(ROOT, "bench", "results")
 FILES = {  # table -> the results files it is made from, in row order
@@ -257,10 +258,66 @@ def train_ab() -> str:
     return "\n".join(out + sources(FILES["train_ab"])).rstrip("\n")
 
 
-TABLES = {"train_throughput": train_throughput, "compare_xlm": compare_xlm,
-          "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput,
-          "shakespeare_char": shakespeare_char, "maze": maze, "edit_stats": edit_stats,
-          "train_ab": train_ab}
+def gpu_check() -> str:
+    """bench/results/gpu_check_*.json (bash bench/gpu_check.sh): each section of each run, passed or not."""
+    names = sorted(f for f in os.listdir(RESULTS) if f.startswith("gpu_check_") and f.endswith(".json"))
+    out = ["| GPU | run | torch | section | ok | seconds | JSON |", "|---|---|---|---|---|---|---|"]
+    for name in names:
+        r = load(name)
+        for run in r["runs"]:
+            for key, sec in run.items():
+                if isinstance(sec, dict) and "ok" in sec:
+                    out.append(f"| {run['device']} x{run['gpus']} | {run['date']} | {run['torch']} | {key} | "
+                               f"{'yes' if sec['ok'] else 'no'} | {sec.get('section_s', '–')} | `{name}` |")
+    for name in names:
+        for run in load(name)["runs"]:
+            if "lm_throughput" in run:
+                t = run["lm_throughput"]
+                out += ["", f"LM throughput on {run['device']} ({run['date']}): {t['shape']}, "
+                        f"{'compiled, ' if t['compile'] else ''}bf16: {t['step_ms']} ms a step, {t['tokens_s']:,} "
+                        f"tokens/s, {t['model_tflops']} TFLOP/s = MFU {t['mfu']:.2f} of a measured "
+                        f"{t['matmul_peak_tflops']} TFLOP/s bf16 matmul peak, {t['peak_mem_gb']} GB peak memory."]
+    out += ["", *(f"- `bench/results/{name}`: `python {run['command']}`; {run['seconds']} s"
+                  for name in names for run in load(name)["runs"])]
+    return "\n".join(out)
+
+
+LM_TOKENS_PER_ROW = {"lm1b": 128, "openwebtext": 1024}  # data/lm1b/prepare.py's row width; the OWT configs' block_size
+
+
+def gpu_estimate() -> str:
+    """README.md's time estimate for the LM configs: their tokens per run at the one GPU throughput we measured
+    (bench/results/gpu_check_*.json, GPT-2-small shaped). An extrapolation, said as one."""
+    sys.path.insert(0, ROOT)
+    from engine import config_files
+    names = sorted(f for f in os.listdir(RESULTS) if f.startswith("gpu_check_") and f.endswith(".json"))
+    runs = [run for name in names for run in load(name)["runs"] if "lm_throughput" in run]
+    if not runs:
+        return "No GPU throughput measured yet (`bash bench/gpu_check.sh`)."
+    run = runs[-1]
+    tok_s = run["lm_throughput"]["tokens_s"]
+    out = [f"Measured: one {run['device']} trains GPT-2-small-shaped steps ({run['lm_throughput']['shape']}; bf16, "
+           f"compiled) at {tok_s:,} tokens/s, MFU {run['lm_throughput']['mfu']:.2f} (`bash bench/gpu_check.sh`, "
+           f"{run['date']}). Not run, extrapolated at that rate (the LM configs are 12L/768 too):"]
+    for data in LM_TOKENS_PER_ROW:
+        cfg = {}
+        cfg_path = os.path.join(ROOT, "configs", f"mdlm_{'owt' if data == 'openwebtext' else data}.py")
+        for path in config_files(cfg_path):
+            exec(open(path).read(), cfg)  # configs are plain literals
+        tokens = cfg["max_iters"] * cfg["batch_size"] * LM_TOKENS_PER_ROW[data]
+        days = tokens / tok_s / 86_400
+        out.append(f"- `{os.path.relpath(cfg_path, ROOT)}` ({cfg['max_iters']:,} steps x {cfg['batch_size']} rows x "
+                   f"{LM_TOKENS_PER_ROW[data]} tokens = {tokens / 1e9:.0f}B tokens): about {days:.1f} days on one "
+                   f"{run['device']}, {24 * days / 8:.0f} hours on eight if they scale perfectly.")
+    return "\n".join(out)
+
+
+TABLES = {"star": star_table.render, "maze": maze, "shakespeare_char": shakespeare_char, "edit_stats": edit_stats,
+          "train_throughput": train_throughput, "compare_xlm": compare_xlm, "train_ab": train_ab,
+          "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput, "gpu_check": gpu_check}
+FRONT = {"star_compact": star_table.compact, "shipped": lambda: "\n".join(star_table.shipped()),
+         "gpu_estimate": gpu_estimate}
+DOCS = {"bench/README.md": TABLES, "README.md": FRONT}  # file -> the generated blocks it holds
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -272,20 +329,25 @@ def readme_block(text: str, name: str) -> str:
     return text[text.index(begin) + len(begin):text.index(end)].strip("\n")
 
 
-def main():
-    path = os.path.join(ROOT, "README.md")
-    with open(path) as f:
-        text = f.read()
-    for name, render in TABLES.items():
-        table = render()
-        print(f"{name}:\n{table}\n")
-        begin, end = markers(name)
-        i, j = text.index(begin) + len(begin), text.index(end)
-        text = text[:i] + "\n" + table + "\n" + text[j:]
-    if "--write" in sys.argv:
-        with open(path, "w") as f:
-            f.write(text)
-        print(f"-> {path}")
+def main(argv: list[str] = sys.argv[1:]):
+    texts = {}  # every file's new text first, so a missing marker writes nothing at all
+    for rel, tables in DOCS.items():
+        with open(os.path.join(ROOT, rel)) as f:
+            text = f.read()
+        for name, render in tables.items():
+            table = render()
+            print(f"{rel} {name}:\n{table}\n")
+            begin, end = markers(name)
+            if begin not in text or end not in text:
+                sys.exit(f"{rel} lacks the markers {begin} ... {end}: put them where the table goes")
+            i, j = text.index(begin) + len(begin), text.index(end)
+            text = text[:i] + "\n" + table + "\n" + text[j:]
+        texts[rel] = text
+    if "--write" in argv:
+        for rel, text in texts.items():
+            with open(os.path.join(ROOT, rel), "w") as f:
+                f.write(text)
+            print(f"-> {rel}")
 
 
 if __name__ == "__main__":

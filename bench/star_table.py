@@ -1,10 +1,12 @@
 """
-The README's star-graph tables, made from the committed results JSON (bench/results/star/*.json, written by
-bench/star_row.py): nothing in them is typed by hand. Prints them; --write puts them into README.md
-between the star-table markers (tests/test_readme.py checks that README.md holds what this prints).
+The star-graph tables, made from the committed results JSON (bench/results/star/*.json, written by
+bench/star_row.py): nothing in them is typed by hand. render() is the full table of bench/README.md (every
+row with its command, seeds, wall time and machine), compact() the one table of README.md, shipped() the
+list of models/pretrained/. bench/readme_tables.py puts them into the two files (tests/test_readme.py checks
+that they hold what this prints).
 
     python bench/star_table.py            # print
-    python bench/star_table.py --write    # update README.md
+    python bench/star_table.py --write    # update bench/README.md and README.md (bench/readme_tables.py --write)
 """
 import glob
 import json
@@ -15,7 +17,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from engine import config_files  # noqa: E402  (a config with `base = ...` is its base plus its own lines)
 RESULTS = os.path.join(ROOT, "bench", "results", "star")
-BEGIN, END = "<!-- star-table:begin (bench/star_table.py --write) -->", "<!-- star-table:end -->"
 PAPER = {  # XLM paper, Table 1 (12-layer, d=768), sequence / token accuracy %: the column the rows aim at
     ("arlm", "easy"): "33.1 / 81.7", ("arlm", "medium"): "77.2 / 82.1", ("arlm", "hard"): "25.2 / 43.7",
     ("ilm", "easy"): "100 / 100", ("ilm", "medium"): "100 / 100", ("ilm", "hard"): "97.5 / 98.2",
@@ -106,8 +107,36 @@ def render() -> str:
             out.append(f"| {shown(r['model'])}{blocks(r)} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
                        f"{100 * r['test_seq_acc']:.1f} | {wall(r)} |")
     out += ["", *xlm_recipe_time()]
-    out += ["", "Pretrained models that ship with the code (the weights, the EMA where the run kept one, and the config; `python eval.py --ckpt=<file> "
-            "--split=test` or `python sample.py --ckpt=<file>` right after a clone):", "", *shipped()]
+    return "\n".join(out)
+
+
+def compact() -> str:
+    """README.md's one results table: test sequence accuracy per method and task, one number per seed."""
+    rows = load()
+    if not rows:
+        return "(no results yet: run `python bench/star_row.py <config> --seed=<k>`)"
+    tasks = ("easy", "medium")
+    cells, paper = {}, {}  # method -> task -> 'a · b' (seeds in order); method -> task -> the XLM paper's
+    for config, seeds in rows.items():
+        r0 = seeds[0]
+        method, task = shown(r0["model"]) + blocks(r0), r0["dataset"].split("/")[-1]
+        if task in tasks:
+            cells.setdefault(method, {})[task] = " · ".join(f"{100 * r['test_seq_acc']:.1f}"
+                                                             for r in sorted(seeds, key=lambda r: r["seed"]))
+            paper.setdefault(method, {})[task] = PAPER.get((r0["model"], task), "–").split(" / ")[0]
+    out = ["| method | star_easy | star_medium | XLM paper (12L/768), easy · medium |", "|---|---|---|---|"]
+    for method, c in cells.items():
+        out.append(f"| {method} | {c.get('easy', '–')} | {c.get('medium', '–')} | "
+                   f"{' · '.join(paper[method].get(t, '–') for t in tasks)} |")
+    every = [r for seeds in rows.values() for r in seeds if r["dataset"].split("/")[-1] in tasks]
+    minutes = [r["wall_s"] / 60 for r in every]
+    steps = [r["steps"] for r in every]
+    threads = sorted({str(r["machine"]["threads"]) for r in every})
+    cpus = sorted({f"{r['machine']['cores']}-core {r['machine']['cpu']}" for r in every})
+    out += ["", f"Test sequence accuracy (%, {every[0]['test_examples']:,} test problems), one number per seed "
+            f"(seed 2 · seed 1337, or 1337 alone) with the sampler settings of its row; each run {min(steps) // 1000}k–"
+            f"{max(steps) // 1000}k steps, "
+            f"{min(minutes):.0f}–{max(minutes):.0f} min on {' / '.join(threads)} thread(s) of a {', '.join(cpus)}."]
     return "\n".join(out)
 
 
@@ -139,29 +168,20 @@ def shipped() -> list[str]:
         src = torch.load(path, map_location="cpu", weights_only=True)["source"]["ckpt"]
         r = rows.get(src)
         extra = r["eval_command"].split("--split=test")[-1].strip()  # the sampler settings shipped with it
-        what = (f"test {100 * r['test_seq_acc']:.1f} / {100 * r['test_tok_acc']:.1f} (`{r['config']}`, seed {r['seed']}"
+        what = (f"test seq / tok {100 * r['test_seq_acc']:.1f} / {100 * r['test_tok_acc']:.1f}% (`{r['config']}`, seed {r['seed']}"
                 f"{', eval ' + repr(extra) if extra else ''})"
                 if r else "no results row")
         out.append(f"- `models/pretrained/{os.path.basename(path)}` ({os.path.getsize(path) / 1e3:.0f} kB): {what}")
     return out
 
 
-def readme_block(text: str) -> str:
-    i, j = text.index(BEGIN) + len(BEGIN), text.index(END)
-    return text[i:j].strip("\n")
-
-
 def main():
-    table = render()
-    print(table)
-    if "--write" in sys.argv:
-        path = os.path.join(ROOT, "README.md")
-        with open(path) as f:
-            text = f.read()
-        i, j = text.index(BEGIN) + len(BEGIN), text.index(END)
-        with open(path, "w") as f:
-            f.write(text[:i] + "\n" + table + "\n" + text[j:])
-        print(f"-> {path}")
+    if "--write" in sys.argv:  # every generated block, star or not, in both files
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import readme_tables
+        readme_tables.main(["--write"])
+    else:
+        print(render(), compact(), *shipped(), sep="\n\n")
 
 
 if __name__ == "__main__":

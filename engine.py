@@ -456,8 +456,10 @@ def inference_setup(argv: list[str], defaults: dict):
             raise NanoError("--ckpt=PATH is required (e.g. --ckpt=out/arlm_star_easy/ckpt.pt)")
         cache["ckpt"] = load_checkpoint(config["ckpt"])
         # the model file's current defaults under the checkpoint's values: a sampler setting added after
-        # the checkpoint was written can still be chosen on the command line
-        cache["keys"] = {**model_defaults({"model": cache["ckpt"]["model_name"]}), **cache["ckpt"]["model_config"]}
+        # the checkpoint was written can still be chosen on the command line, and one the file has dropped
+        # since is no key any more (--key=... is refused as unknown, not taken and ignored)
+        now = model_defaults({"model": cache["ckpt"]["model_name"]})
+        cache["keys"] = {**now, **{k: v for k, v in cache["ckpt"]["model_config"].items() if k in now}}
         return dict(cache["keys"])
 
     config = get_config(argv, defaults, ckpt_defaults)

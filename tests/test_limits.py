@@ -93,3 +93,16 @@ def test_sampler_overrides_are_checked_at_sample_time(tmp_path):
         r = subprocess.run([sys.executable, "sample.py", f"--ckpt={ckpt}", "--num_samples=1", *argv], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 1 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
+
+
+def test_an_option_the_model_file_dropped_is_no_key_for_an_old_checkpoint(tmp_path):
+    """A checkpoint written when the model file had an option it has since dropped still loads, but the option
+    is refused on the command line (once it was accepted and silently did nothing)."""
+    ckpt = engine.load_checkpoint(os.path.join(ROOT, "models", "pretrained", "mdlm_star_easy.pt"))
+    ckpt["model_config"]["old_knob"] = "linear"
+    engine.save_checkpoint(str(tmp_path / "old.pt"), ckpt)
+    defaults = {"ckpt": "", "device": "cpu", "use_ema": True, "seed": 0}
+    config, _, model, _ = engine.inference_setup([f"--ckpt={tmp_path}/old.pt"], defaults)
+    assert "old_knob" not in config and not hasattr(model.config, "old_knob")
+    with pytest.raises(NanoError, match="unknown config key 'old_knob'"):
+        engine.inference_setup([f"--ckpt={tmp_path}/old.pt", "--old_knob=cubic"], defaults)

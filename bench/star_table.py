@@ -181,7 +181,7 @@ def main():
         import readme_tables
         readme_tables.main(["--write"])
     else:
-        print(render(), compact(), *shipped(), sep="\n\n")
+        print(render(), compact(), "\n".join(shipped()), sep="\n\n")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ out-edge in the prompt, the smallest id, ...). Written to answer why the XLM pap
 star_easy but 77.2 on star_medium (bench/results/star_medium_probes.json):
 
     pip download --no-deps xlm-core==0.3.1 -d /tmp/xlmsrc && cd /tmp/xlmsrc && unzip -q xlm_core-0.3.1-py3-none-any.whl -d src
-    python bench/xlm/star_branch_stats.py xlm medium 20000 /tmp/xlmsrc/src/xlm/tasks/star/__init__.py
-    python bench/xlm/star_branch_stats.py ours medium 20000
+    python bench/diag/star_branch_stats.py xlm medium 20000 /tmp/xlmsrc/src/xlm/tasks/star/__init__.py
+    python bench/diag/star_branch_stats.py ours medium 20000
 """
 import ast, os, random, sys, collections, json
 import numpy as np

@@ -104,18 +104,42 @@ def config_files(path: str, chain: tuple = ()) -> list[str]:
             tree = ast.parse(f.read(), path)
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return [path]  # _exec_config says what is wrong with it
+    line, base = base_line(path, tree)
+    if base is None:
+        return [path]
+    full = base if os.path.isabs(base) else os.path.join(ROOT, base)
+    if os.path.isdir(full):
+        raise NanoError(f"{path}, line {line}: base {base!r} is a folder; name a config file in it, "
+                        f"e.g. base = \"configs/ilm_star_easy.py\"")
+    if not os.path.isfile(full):
+        raise NanoError(f"{path}, line {line}: base {base!r} not found (a path from the repo root, "
+                        f"e.g. configs/ilm_star_easy.py)")
+    return config_files(full, chain + (os.path.abspath(path),)) + [path]
+
+
+def base_line(path: str, tree: ast.Module) -> tuple[int, str | None]:
+    """(line, base) of a config's one `base = "..."`: a top-level line assigning a string literal. Any other
+    way of setting base (inside an if or a function, twice, annotated, in a loop, a tuple or :=) would be read
+    here one way and run another, so it is refused, naming the line."""
+    fix = 'write it as one top-level line, base = "configs/<file>.py"'
+    plain = {}  # line -> the literal, for each top-level `base = "..."`
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "base" for t in node.targets):
-            base = node.value.value if isinstance(node.value, ast.Constant) else None
-            if not isinstance(base, str):
-                raise NanoError(f"{path}, line {node.lineno}: base must be a string, the path of the config it "
-                                f"varies from the repo root, e.g. base = \"configs/ilm_star_easy.py\"")
-            full = base if os.path.isabs(base) else os.path.join(ROOT, base)
-            if not os.path.isfile(full):
-                raise NanoError(f"{path}, line {node.lineno}: base {base!r} not found (a path from the repo root, "
-                                f"e.g. configs/ilm_star_easy.py)")
-            return config_files(full, chain + (os.path.abspath(path),)) + [path]
-    return [path]
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["base"]:
+            if not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                raise NanoError(f"{path}, line {node.lineno}: base must be a string literal, the path of the config "
+                                f"it varies from the repo root, e.g. base = \"configs/ilm_star_easy.py\"")
+            plain[node.targets[0]] = (node.lineno, node.value.value)
+    for node in ast.walk(tree):  # every other binding of the name base
+        sets = ((isinstance(node, ast.Name) and node.id == "base" and not isinstance(node.ctx, ast.Load))
+                or (isinstance(node, ast.alias) and (node.asname or node.name) == "base")
+                or (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == "base"))
+        if sets and node not in plain:
+            raise NanoError(f"{path}, line {node.lineno}: base is set where it is not a top-level line of its own "
+                            f"(a config names the one it varies once, at top level); {fix}")
+    if len(plain) > 1:
+        first, second = sorted(line for line, _ in plain.values())[:2]
+        raise NanoError(f"{path}, line {second}: base is set twice (lines {first} and {second}); keep one")
+    return next(iter(plain.values()), (0, None))
 
 
 def get_config(argv: list[str], defaults: dict, extra_defaults=model_defaults) -> dict:
@@ -287,13 +311,19 @@ def check_out_dir(out_dir: str):
 
 
 _HELD = {}  # out_dir -> the open lock file of this process
+_CREATED = {}  # out_dir whose .lock this process made -> the nearest folder at or above it that existed before
 
 
 def lock_out_dir(path: str):
     """One run per out_dir: an exclusive flock held for the life of the process (the kernel drops it when
     the holder dies, so a crashed run never blocks the next)."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):  # the nearest folder that exists: what lies below it, this run creates
+        existing = os.path.dirname(existing)
     os.makedirs(path, exist_ok=True)
     key = os.path.realpath(path)
+    if not os.path.lexists(os.path.join(path, ".lock")):
+        _CREATED[key] = os.path.realpath(existing)  # == key when only the lock file is new
     if key in _HELD and not _HELD[key].closed:  # this process holds it already (train.main called again)
         return _HELD[key]
     f = _HELD[key] = open(os.path.join(path, ".lock"), "a+")
@@ -399,9 +429,12 @@ def save_checkpoint(path: str, state: dict):
     except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            old = f"; the previous {os.path.basename(path)} is intact" if os.path.exists(path) else ""
-            raise NanoError(f"no space left writing {path}{old}")
+        err = os_error_in(e)  # torch.save reports a failed write as a RuntimeError whose context is the OSError
+        old = f"; the previous {os.path.basename(path)} is intact" if os.path.exists(path) else ""
+        if err is not None and err.errno == errno.ENOSPC:
+            raise NanoError(f"no space left writing {path}{old}") from None
+        if err is not None:  # a file-size limit, permissions...: the same one line, with what to do
+            raise NanoError(io_error_line(err, "cannot write", path) + old) from None
         raise
 
 
@@ -616,12 +649,75 @@ def accuracy(pred: torch.Tensor, truth: torch.Tensor) -> tuple[torch.Tensor, flo
     return seq_right, float(tok_right), float(real.sum().item())
 
 
+# what to do about an OSError, by errno; io_error_line puts it after the file and the reason
+IO_FIXES = {
+    errno.ENOSPC: "free some space on that disk or write elsewhere",
+    errno.EDQUOT: "free some space (a disk quota is full) or write elsewhere",
+    errno.EFBIG: "the file outgrew this process's file-size limit (ulimit -f): raise the limit or write elsewhere",
+    errno.EACCES: "this user may not write (or read) there: change its permissions or choose another path",
+    errno.EPERM: "this user may not write (or read) there: change its permissions or choose another path",
+    errno.EROFS: "it is on a read-only file system: choose another path",
+    errno.EISDIR: "a folder stands where a file must go: move it away or choose another path",
+    errno.ENOTDIR: "part of the path is a file, not a folder: choose another path",
+    errno.ENOENT: "a folder on the path does not exist or cannot hold files (/proc, /sys): choose another path",
+    errno.EEXIST: "something of that name exists already: choose another path",
+    errno.EINVAL: "that file cannot be written like this (a special file?): choose another path",
+}
+
+
+def io_error_line(e: OSError, what: str = "I/O error on", path: str = "") -> str:
+    """An OSError as the one line the scripts print: '<what> <path>: <reason>; <fix>'."""
+    path = path or e.filename or "a file"
+    reason = e.strerror or errno.errorcode.get(e.errno, "error")
+    return f"{what} {path}: {reason}; {IO_FIXES.get(e.errno, 'check that path and its disk')}"
+
+
+def os_error_in(e: BaseException) -> OSError | None:
+    """The OSError behind an exception, if any: torch.save, say, turns a failed write into a RuntimeError whose
+    context is the OSError."""
+    for _ in range(5):
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+        e = e.__cause__ or e.__context__
+        if e is None:
+            return None
+    return None
+
+
+def release_unused_out_dirs():
+    """A run that failed before writing anything leaves nothing behind: the lock file and the folders that
+    lock_out_dir created for this process go, as long as they hold nothing else (a folder the user made stays)."""
+    for key, f in list(_HELD.items()):
+        stop = _CREATED.get(key)
+        try:
+            if stop is None or os.listdir(key) != [".lock"]:
+                continue
+            f.close()
+            os.remove(os.path.join(key, ".lock"))
+            d = key
+            while d != stop and not os.listdir(d):  # the folders made for it, innermost first
+                os.rmdir(d)
+                d = os.path.dirname(d)
+            del _HELD[key]
+        except OSError:
+            pass  # best effort: the run's own error is the message
+
+
 def run_main(main, argv: list[str]):
-    """The scripts' entry point: a NanoError (bad input) is one line on stderr and exit status 1."""
+    """The scripts' entry point (train, eval, sample, the prepare scripts, bench/star_row.py): bad input (a
+    NanoError) or a failed read or write (an OSError: full disk, size limit, permissions, a folder where a file
+    goes...) is one line on stderr and exit status 1; anything else is a bug and keeps its traceback."""
     try:
         main(argv)
     except NanoError as e:
+        release_unused_out_dirs()
         sys.exit(f"error: {e}")
     except BrokenPipeError:  # the reader left (`--help | head`): nothing more to say, and no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
         sys.exit(1)
+    except Exception as e:
+        err = os_error_in(e)
+        if err is None:
+            raise
+        release_unused_out_dirs()
+        sys.exit(f"error: {io_error_line(err)}")

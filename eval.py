@@ -6,7 +6,10 @@ For language models, also unconditional samples scored as in the MDLM/ILM papers
 unigram entropy per sample, and the generative NLL of the samples under a reference model; the "corpus"
 numbers score held-out real text of the same length the same way. Runs in float32 (in-training
 evaluation on a GPU runs under bf16 autocast; results.json says which).
-Writes results_<dataset>_<split>.json and predictions_/samples_<dataset>_<split>.jsonl next to the checkpoint.
+Writes results_<name>.json and predictions_/samples_<name>.jsonl, <name> = <checkpoint file>_<dataset>_<split>
+(ckpt.pt on star/easy's test split: results_ckpt_star-easy_test.json), next to the checkpoint; for a shipped
+checkpoint (models/pretrained/) into out/eval/ instead, so the shipped folder stays as it came. A result that
+exists is never replaced unless asked (--overwrite=True); another --out_dir keeps both.
 
     python eval.py --ckpt=out/arlm_star_easy/ckpt.pt --split=test
     python eval.py --ckpt=... --dataset=star/easy_xlm             # another prepared dataset, same vocabulary
@@ -24,9 +27,10 @@ from contextlib import nullcontext
 
 import torch
 
-from data.loader import Dataset, NanoError, decode, load_meta
-from engine import (LossSums, check_max_new_tokens, data_dir, dumps, eval_items, evaluate, inference_setup, load_checkpoint,
-                    model_from_checkpoint, noised_loss, print_help, run_main, wants_help)
+from data.loader import Dataset, NanoError, decode, load_meta, prepare_hint
+from engine import (LossSums, check_max_new_tokens, check_out_dir, data_dir, dumps, eval_items, evaluate,
+                    inference_setup, load_checkpoint, model_from_checkpoint, noised_loss, print_help, run_main,
+                    wants_help)
 
 DEFAULTS = dict(
     ckpt="",  # path to a checkpoint written by train.py
@@ -34,7 +38,8 @@ DEFAULTS = dict(
     split="test",
     max_examples=0,  # 0 = the whole split
     batch_size=500,
-    out_dir="",  # where results go; '' = next to the checkpoint
+    out_dir="",  # where results go; '' = next to the checkpoint (out/eval for models/pretrained/)
+    overwrite=False,  # replace the results of an earlier evaluation of this checkpoint, dataset and split
     gen_samples=0,  # unconditional samples to draw and score (language models); 0 = none
     gen_length=0,  # tokens per sample; 0 = the data's block_size
     ref_ckpt="",  # a nanoXLM ARLM checkpoint on the same vocabulary that scores the samples: generative NLL
@@ -45,9 +50,37 @@ DEFAULTS = dict(
 )
 
 
-def results_name(dataset: str, split: str) -> str:
-    """'star/easy', 'test' -> 'star-easy_test': the <name> of results_<name>.json (bench/star_row.py reads it)."""
-    return f"{os.path.normpath(dataset).strip(os.sep).replace(os.sep, '-')}_{split}"
+SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "pretrained")
+
+
+def results_name(ckpt: str, dataset: str, split: str) -> str:
+    """'out/x/best.pt', 'star/easy', 'test' -> 'best_star-easy_test': the <name> of results_<name>.json
+    (bench/star_row.py reads it). The checkpoint's file is in it: best.pt and ckpt.pt of one run (or every
+    shipped model) write beside each other without replacing each other's results."""
+    stem = os.path.basename(ckpt).removesuffix(".pt")
+    return f"{stem}_{os.path.normpath(dataset).strip(os.sep).replace(os.sep, '-')}_{split}"
+
+
+def results_dir(config: dict) -> str:
+    """--out_dir, else the checkpoint's folder, except for a shipped checkpoint: out/eval (models/pretrained/
+    holds the shipped files and nothing else)."""
+    if config["out_dir"]:
+        return config["out_dir"]
+    folder = os.path.dirname(os.path.realpath(config["ckpt"]))
+    return os.path.join("out", "eval") if folder == os.path.realpath(SHIPPED) else folder
+
+
+def write_file(path: str, text: str):
+    """All or nothing: a full disk or a file-size limit leaves the earlier file (or none), never half of one."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise OSError(e.errno, e.strerror, path) from None  # named: a failed write() names no file
 
 
 def main(argv: list[str]) -> dict:
@@ -65,6 +98,14 @@ def main(argv: list[str]) -> dict:
         check_max_new_tokens(config["gen_length"] or ckpt["model_config"]["block_size"], ckpt["model_config"],
                              key="gen_length")
     ref = reference_model(config, ckpt["meta"], device)
+    out_dir, name = results_dir(config), results_name(config["ckpt"], dataset, config["split"])
+    check_out_dir(out_dir)
+    paths = {kind: os.path.join(out_dir, f"{kind}_{name}.{ext}")
+             for kind, ext in (("results", "json"), ("predictions", "jsonl"), ("samples", "jsonl"))}
+    if os.path.exists(paths["results"]) and not config["overwrite"]:  # checked before the evaluation, not after
+        raise NanoError(f"{paths['results']} already holds an evaluation of {config['ckpt']} on {dataset} "
+                        f"{config['split']}; replace it with --overwrite=True, or keep it and choose another --out_dir")
+    os.makedirs(out_dir, exist_ok=True)
     n = config["max_examples"] or (data.n_items if data.rows else data.n_tokens // data.width)  # whole split
     t0 = time.time()
     preds = []
@@ -74,32 +115,33 @@ def main(argv: list[str]) -> dict:
     valid, judged = load_scorer(path), []
     if valid is not None and preds:  # many right answers (any path through a maze): judge, don't compare
         data_meta = load_meta(path)
-        judged = [{"valid": bool(valid(token_ids(prompt), token_ids(pred), data_meta))}
-                  for prompt, pred, _, _ in preds]
+        try:
+            judged = [{"valid": bool(valid(token_ids(prompt), token_ids(pred), data_meta))}
+                      for prompt, pred, _, _ in preds]
+        except KeyError as e:  # the judge reads a field of meta.json that this copy of the data lacks
+            raise NanoError(f"{os.path.join(path, 'meta.json')} lacks {e}, which the data's score.py needs to "
+                            f"judge an answer; {prepare_hint(path)} again")
         r["valid_acc"] = sum(j["valid"] for j in judged) / len(judged)
-    name = results_name(dataset, config["split"])
     results = {"ckpt": config["ckpt"], "model": ckpt["model_name"], "step": ckpt["step"], "dataset": dataset,
                "split": config["split"], "examples": min(n, data.n_items), **r,
                "nll_kind": type(model).nll_kind, "precision": "float32", "seconds": seconds,
                "model_config": ckpt["model_config"]}
-    out_dir = config["out_dir"] or os.path.dirname(os.path.abspath(config["ckpt"]))
-    os.makedirs(out_dir, exist_ok=True)
-    if preds:
-        meta = ckpt["meta"]
-        with open(os.path.join(out_dir, f"predictions_{name}.jsonl"), "w") as f:
-            for i, (prompt, pred, truth, ok) in enumerate(preds):
-                f.write(json.dumps({"prompt": decode(prompt, meta), "text": decode(pred, meta),
-                                    "truth": decode(truth, meta), "correct": ok, **(judged[i] if judged else {})}) + "\n")
     if config["gen_samples"]:
         gen = generative_eval(model, data, config, device, ckpt, ref)
         results.update(gen.pop("stats"))
-        with open(os.path.join(out_dir, f"samples_{name}.jsonl"), "w") as f:
-            for ids in gen["samples"]:
-                f.write(json.dumps({"text": decode(ids, ckpt["meta"]), "ids": ids.tolist()}) + "\n")
         r = {**r, **{k: v for k, v in results.items() if k.startswith(("gen_", "corpus_"))}}
-    results_path = os.path.join(out_dir, f"results_{name}.json")
-    with open(results_path, "w") as f:
-        f.write(dumps(results))
+    # written once everything is computed, the results last: a results file means a finished evaluation
+    if preds:
+        meta = ckpt["meta"]
+        write_file(paths["predictions"], "".join(
+            json.dumps({"prompt": decode(prompt, meta), "text": decode(pred, meta), "truth": decode(truth, meta),
+                        "correct": ok, **(judged[i] if judged else {})}) + "\n"
+            for i, (prompt, pred, truth, ok) in enumerate(preds)))
+    if config["gen_samples"]:
+        write_file(paths["samples"], "".join(
+            json.dumps({"text": decode(ids, ckpt["meta"]), "ids": ids.tolist()}) + "\n" for ids in gen["samples"]))
+    results_path = paths["results"]
+    write_file(results_path, dumps(results))
     print(" ".join(f"{k} {v:.4f}" for k, v in r.items() if isinstance(v, (int, float)))
           + f" | {results['examples']} examples in {seconds:.1f}s"
           f" | {results_path}")
@@ -168,6 +210,10 @@ def score(model, samples: list[torch.Tensor], meta: dict, device, batch_size: in
         ids = strip_specials(ids, meta)
         if len(ids):
             by_len.setdefault(len(ids), []).append(torch.cat([torch.tensor([start]), ids]))
+    if not by_len:
+        raise NanoError(f"all {len(samples)} texts to score hold no text once pad/bos/eos/mask are removed: there is "
+                        f"no NLL to compute (the model writes only special tokens: train it longer, or score without "
+                        f"--ref_ckpt)")
     sums = LossSums()
     for group in by_len.values():
         for i in range(0, len(group), batch_size):

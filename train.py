@@ -14,6 +14,7 @@ training script); --key=value overrides are literals only and never run code. Th
 """
 import copy
 import dataclasses
+import json
 import math
 import os
 import platform
@@ -90,7 +91,7 @@ def check_phases(config: dict) -> list[dict]:
     plan, start = [{**config, "start": 0}], 0
     for i, phase in enumerate(config["phases"]):
         where = f"phases[{i}]"
-        if not isinstance(phase, dict) or not isinstance(phase.get("start"), int):
+        if not isinstance(phase, dict) or type(phase.get("start")) is not int:  # start=True is no step 1
             raise NanoError(f"{where} must be a dict with the step it starts at, e.g. dict(start=20000, batch_size=64)")
         bad = [k for k in phase if k not in PHASE_KEYS + ("start",)]
         if bad:
@@ -475,7 +476,15 @@ if __name__ == "__main__":
             run_main(main, sys.argv[1:])
         except SystemExit as e:  # a NanoError's one line (run_main), or a plain exit
             if isinstance(e.code, str):
-                print(e.code, file=sys.stderr)
+                # torchrun reports any failed rank with its own traceback and a summary, whatever the rank does;
+                # its error file makes that summary's root cause our line (not "To enable traceback see ..."),
+                # and rank 0 alone prints it (every rank usually fails alike): the line, once, then the summary
+                if os.environ.get("TORCHELASTIC_ERROR_FILE"):
+                    with open(os.environ["TORCHELASTIC_ERROR_FILE"], "w") as f:
+                        json.dump({"message": {"message": e.code, "extraInfo": {
+                            "py_callstack": e.code, "timestamp": str(int(time.time()))}}}, f)
+                if os.environ.get("RANK", "0") == "0":
+                    print(e.code, file=sys.stderr)
             status = e.code if isinstance(e.code, int) else int(e.code is not None)
         sys.stdout.flush()
         sys.stderr.flush()

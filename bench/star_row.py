@@ -22,6 +22,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from data.loader import NanoError  # noqa: E402
+from engine import run_main  # noqa: E402
 from eval import results_name  # noqa: E402
 
 
@@ -33,6 +35,30 @@ def machine() -> dict:
     return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(),
             "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
             "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}  # > cores: the wall time was shared
+
+
+def next_step(out_dir: str) -> str:
+    """What to do with the run in out_dir after a failure, as advice that works from where it stands: --resume
+    only for an unfinished run with a checkpoint, --no_train only for a finished one (advice that cannot work
+    sends the user in a circle; tests/test_guards.py follows each)."""
+    folder = os.path.join(ROOT, out_dir)
+    log = []
+    if os.path.exists(os.path.join(folder, "log.jsonl")):
+        with open(os.path.join(folder, "log.jsonl")) as f:
+            for line in f:
+                try:
+                    log.append(json.loads(line))
+                except ValueError:  # half a line from a kill
+                    pass
+    done = max((r["done"] for r in log if "done" in r), default=0)
+    planned = next((r["config"].get("max_iters") for r in reversed(log) if "config" in r), None)
+    if planned is not None and done >= planned and os.path.exists(os.path.join(folder, "ckpt.pt")):
+        return "it is finished: evaluate it with --no_train"
+    if os.path.exists(os.path.join(folder, "ckpt.pt")):
+        return "continue it with --resume without --no_train"
+    if os.path.exists(os.path.join(folder, "best.pt")):
+        return f"it has best.pt but no ckpt.pt to continue from: move {out_dir} aside to train it again"
+    return f"{out_dir} has no checkpoint yet: train it again without --resume and without --no_train"
 
 
 def train_time(log: list[dict]) -> tuple[list[dict], float, int]:
@@ -57,7 +83,7 @@ def train_time(log: list[dict]) -> tuple[list[dict], float, int]:
     return curve, wall, killed
 
 
-def main():
+def main(argv: list[str]):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config")
     ap.add_argument("--seed", type=int, default=1337)
@@ -66,7 +92,7 @@ def main():
     ap.add_argument("--no_train", action="store_true", help="evaluate the finished run in out/<config>_seed<seed>")
     ap.add_argument("--eval_args", default="", help="eval.py settings, e.g. --unmask=fixed or --gen_samples=64")
     ap.add_argument("--split", default="test", help="the split eval.py scores")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not os.path.isfile(os.path.join(ROOT, args.config)):
         sys.exit(f"error: config {args.config} not found (a path from the repo root, e.g. configs/ilm_star_easy.py)")
     name = os.path.basename(args.config).removesuffix(".py")
@@ -75,29 +101,37 @@ def main():
     shown = f"python train.py {args.config} --seed={args.seed}"
     path = os.path.join(args.out, f"{name}_seed{args.seed}.json")
     if os.path.exists(path) and not (args.no_train or args.resume):  # a new run never replaces a row unasked
+        again = ", or re-evaluate it with --no_train" if os.path.exists(os.path.join(ROOT, out_dir, "ckpt.pt")) else ""
         sys.exit(f"error: {path} already holds this row; move it to bench/results/star_superseded/ (with a "
-                 f"suffix saying what it was) to run it again, or re-evaluate it with --no_train")
+                 f"suffix saying what it was) to run it again{again}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):  # found out now, not after the training
+        raise NanoError(f"--out={args.out} is a file, not a folder; choose another --out")
+    os.makedirs(args.out, exist_ok=True)  # a folder that cannot be made: run_main's one line, before training
     if not args.no_train:
         r = subprocess.run(cmd + (["--resume"] if args.resume else []), cwd=ROOT)
         if r.returncode:
-            sys.exit(f"error: training failed (exit {r.returncode}); fix it and rerun with --resume")
+            sys.exit(f"error: training failed (exit {r.returncode}, its message is above); {next_step(out_dir)}")
     ckpt = os.path.join(out_dir, "ckpt.pt")
     if not os.path.exists(os.path.join(ROOT, out_dir, "log.jsonl")):
-        sys.exit(f"error: no run in {out_dir} to evaluate; train it first (without --no_train)")
+        first = f"move {path} to bench/results/star_superseded/ and train it" if os.path.exists(path) else \
+            "train it first"
+        sys.exit(f"error: no run in {out_dir} to evaluate; {first} (without --no_train)")
     with open(os.path.join(ROOT, out_dir, "log.jsonl")) as f:
         log = [json.loads(l) for l in f if l.strip()]
     done = max((r["done"] for r in log if "done" in r), default=0)
     planned = next(r for r in reversed(log) if "config" in r)["config"]["max_iters"]
     if done < planned:  # a stopped run (Ctrl-C, SIGTERM) exits 0 too: no row from half a run
-        sys.exit(f"error: {out_dir} stopped at step {done} of {planned}; continue it with --resume")
+        sys.exit(f"error: {out_dir} stopped at step {done} of {planned}; {next_step(out_dir)}")
     t1 = time.time()
     eval_cmd = ["eval.py", f"--ckpt={ckpt}", f"--split={args.split}", *args.eval_args.split()]
+    if args.no_train or args.resume:  # a re-evaluation was asked for: it replaces this run's earlier results
+        eval_cmd.insert(3, "--overwrite=True")
     if subprocess.run([sys.executable, *eval_cmd], cwd=ROOT).returncode:
         sys.exit(f"error: {' '.join(eval_cmd)} failed (its message is above); no row written")
     eval_s = time.time() - t1
     header = next(r for r in log if "config" in r)
     dataset = header["config"]["dataset"]
-    with open(os.path.join(ROOT, out_dir, f"results_{results_name(dataset, args.split)}.json")) as f:
+    with open(os.path.join(ROOT, out_dir, f"results_{results_name(ckpt, dataset, args.split)}.json")) as f:
         test = json.load(f)
     curve, wall, killed = train_time(log)
     headers = [rec for rec in log if "config" in rec]  # one per process that trained the run
@@ -110,7 +144,6 @@ def main():
            "split": args.split, "test_seq_acc": test.get("seq_acc"), "test_tok_acc": test.get("tok_acc"),
            "test_nll": test.get("nll"), "nll_kind": test.get("nll_kind"), "test_examples": test["examples"],
            "eval": {k: v for k, v in test.items() if k not in ("model_config", "ckpt")}, "curve": curve}
-    os.makedirs(args.out, exist_ok=True)
     with open(path, "w") as f:
         json.dump(row, f, indent=1)
     score = (f"{100 * row['test_seq_acc']:.2f} / {100 * row['test_tok_acc']:.2f}" if row["test_seq_acc"] is not None
@@ -119,4 +152,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main, sys.argv[1:])

@@ -55,6 +55,9 @@ def _builder_for(path: str) -> str:
 
 def load_text(args):
     """DatasetDict from --data_files (datasets' builtin text/json/parquet loaders) or from the hub."""
+    unreachable = not args.data_files and not hub_reachable()
+    if unreachable:  # read the cache only, at once (not after minutes of retries)
+        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"  # before datasets is imported
     import datasets
     if args.data_files:
         path = args.data_files
@@ -66,6 +69,12 @@ def load_text(args):
         return datasets.load_dataset(builder, data_files=path, cache_dir=args.cache_dir)
     try:
         return datasets.load_dataset(args.dataset, revision=args.revision, cache_dir=args.cache_dir)
+    except ConnectionError as e:  # offline and not in the cache ("Couldn't reach '<name>' on the Hub (...)")
+        from data.loader import NanoError
+        why = f"{args.dataset}: the Hugging Face hub does not answer from here and no copy is cached" if unreachable \
+            else str(e)
+        raise NanoError(f"{why}; offline, prepare from local files instead: --data_files=<a .txt/.jsonl/.parquet "
+                        f"file or a folder of them> (see --help)")
     except RuntimeError as e:
         if "scripts are no longer supported" not in str(e):
             raise
@@ -74,6 +83,22 @@ def load_text(args):
             "refuses. Try `--revision refs/convert/parquet` (the hub's automatic parquet export; it holds only the "
             "first ~5 GB of very large datasets, check the row counts printed), another parquet copy via "
             "--dataset, or download the files and pass --data_files.")
+
+
+def hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connect; True when that cannot be told here (offline mode set
+    already, or a proxy in between)."""
+    if os.environ.get("HF_HUB_OFFLINE") or any(os.environ.get(k) for k in (
+            "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    import socket
+    from urllib.parse import urlparse
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def make_splits(dsd, val_size, seed: int = 2357):

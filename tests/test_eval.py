@@ -1,6 +1,6 @@
-"""eval.py: whole-split results named after dataset and split, and the generative NLL of XLM Table 2
-scored the same way for every sample and the corpus (specials stripped, bos prepended, every real token
-scored, the first included).
+"""eval.py: whole-split results named after checkpoint file, dataset and split, and the generative NLL of XLM
+Table 2 scored the same way for every sample and the corpus (specials stripped, bos prepended, every real
+token scored, the first included).
 
     python -m pytest tests/test_eval.py -q
 """
@@ -88,7 +88,7 @@ def test_generative_eval_and_results_files(sentences, tmp_path):
     assert r["nll_kind"] == "bound" and r["precision"] == "float32" and r["dataset"] == sentences
     assert 0 < r["gen_nll"] < 10 and 0 < r["corpus_nll"] < r["gen_nll"] + 5 and r["gen_samples"] == 8
     assert 0 < r["corpus_mean_len"] <= 8 and len(r["gen_len_quartiles"]) == 3 and r["len_w1"] >= 0
-    name = f"{sentences.strip(os.sep).replace(os.sep, '-')}_val"
+    name = f"ckpt_{sentences.strip(os.sep).replace(os.sep, '-')}_val"  # <checkpoint file>_<dataset>_<split>
     out = os.path.dirname(ckpt)
     with open(os.path.join(out, f"results_{name}.json")) as f:
         assert json.load(f)["gen_nll"] == pytest.approx(r["gen_nll"])
@@ -98,7 +98,7 @@ def test_generative_eval_and_results_files(sentences, tmp_path):
     # a second split is a second file, not an overwrite
     evaluate_script.main([f"--ckpt={ckpt}", "--split=test"])
     assert os.path.exists(os.path.join(out, f"results_{name}.json"))
-    assert os.path.exists(os.path.join(out, f"results_{sentences.strip(os.sep).replace(os.sep, '-')}_test.json"))
+    assert os.path.exists(os.path.join(out, f"results_ckpt_{sentences.strip(os.sep).replace(os.sep, '-')}_test.json"))
 
 
 def test_mlm_reports_no_perplexity(sentences, tmp_path):

@@ -198,9 +198,9 @@ def test_eval_reports_valid_acc(tmp_path, tiny):
     ckpt = os.path.join(out, 'ckpt.pt')
     r = evaluate_script.main([f'--ckpt={ckpt}', '--split=test', '--batch_size=64'])
     assert 0.0 <= r['seq_acc'] <= r['valid_acc'] <= 1.0 and r['examples'] == 64
-    with open(os.path.join(out, f"results_{evaluate_script.results_name(data, 'test')}.json")) as f:
+    with open(os.path.join(out, f"results_{evaluate_script.results_name(ckpt, data, 'test')}.json")) as f:
         assert json.load(f)['valid_acc'] == r['valid_acc']
-    with open(os.path.join(out, f"predictions_{evaluate_script.results_name(data, 'test')}.jsonl")) as f:
+    with open(os.path.join(out, f"predictions_{evaluate_script.results_name(ckpt, data, 'test')}.jsonl")) as f:
         preds = [json.loads(line) for line in f]
     assert len(preds) == 64 and sum(p['valid'] for p in preds) / 64 == r['valid_acc']
     assert all(p['valid'] for p in preds if p['correct'])

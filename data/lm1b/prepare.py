@@ -33,6 +33,8 @@ from data import prep_utils  # noqa: E402
 EOS = 50256          # GPT-2's <|endoftext|>: bos and eos
 PAD = 50257          # one id past GPT-2's vocabulary
 HUB_ROWS = {"train": 30_301_028, "test": 306_688}
+DOWNLOAD = ("about 1.8 GB to download (the hub card's download_size), ~4.3 GB in datasets' cache, ~7.7 GB "
+            "more for train.bin (approximate)")
 
 
 def detokenize(x: str) -> str:
@@ -67,6 +69,8 @@ def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     out = args.out or (os.path.join(here, "stream") if args.stream else here)
 
+    if not args.data_files and args.dataset == parser.get_default("dataset"):  # said before it starts
+        print(f"{args.dataset} from the Hugging Face hub: {DOWNLOAD}; offline, use --data_files")
     dsd = prep_utils.load_text(args)
     print("loaded: " + ", ".join(f"{k} {len(v):,} sentences" for k, v in dsd.items()))
     if not args.data_files and any(len(dsd[k]) != n for k, n in HUB_ROWS.items() if k in dsd):
@@ -84,7 +88,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from engine import run_main  # a full disk or bad input: one line, not a traceback
+    run_main(main, sys.argv[1:])
 
 # Expected output (hub, rows; download ~1.8 GB, then tokenising with 8 processes takes minutes):
 # loaded: train 30,301,028 sentences, test 306,688 sentences

@@ -25,6 +25,8 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 from data import prep_utils  # noqa: E402
 
 EOS = 50256  # GPT-2's <|endoftext|>
+DOWNLOAD = ("about 54 GB of disk for the download and datasets' cache (the hub card: ~13 GB of archives "
+            "holding ~8M documents, ~40 GB once read), ~17 GB more for train.bin (approximate)")
 
 
 def main(argv=None):
@@ -37,6 +39,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = args.out or os.path.dirname(os.path.abspath(__file__))
 
+    if not args.data_files and args.dataset == parser.get_default("dataset"):  # said before it starts
+        print(f"{args.dataset} from the Hugging Face hub: {DOWNLOAD}; offline, use --data_files")
     dsd = prep_utils.load_text(args)
     print("loaded: " + ", ".join(f"{k} {len(v):,} documents" for k, v in dsd.items()))
     dsd = prep_utils.make_splits(dsd, args.val_size, seed=2357)
@@ -48,7 +52,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from engine import run_main  # a full disk or bad input: one line, not a traceback
+    run_main(main, sys.argv[1:])
 
 # Expected output (hub; hours of download and tokenising on 8 processes):
 # loaded: train 8,013,769 documents

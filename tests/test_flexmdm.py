@@ -103,9 +103,9 @@ def test_loss_is_weighted_ce_plus_bregman_per_unit():
     assert flexmdm.Model.nll_kind == "bound"
 
 
-def test_distribution_head_adds_its_ce_and_keeps_the_bound():
-    """length_head='distribution': the loss is the bound (as above, from g_hat) plus each gap's CE of its true
-    count under the categorical head, weighted as the Bregman term, per unit; nll stays the bound alone."""
+def test_distribution_head_adds_its_ce_to_the_loss():
+    """length_head='distribution': the loss is the bound (as above, from the expectation head's g_hat) plus each
+    gap's CE of its true count under the categorical head, weighted as the Bregman term, per unit."""
     m = small(length_head="distribution")
     tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
     b, loss, metrics, h = forward_with_hidden(m, tokens, pl)
@@ -122,7 +122,6 @@ def test_distribution_head_adds_its_ce_and_keeps_the_bound():
             bound += w * (gh - g + (g * math.log(g / gh) if g > 0 else 0.0))
             count += w * float(-F.log_softmax(m.count_head(h[i, col]).float().detach(), -1)[int(g)])
     units = 2 * (5 + 11 + 7 + 9)
-    assert (metrics["nll"] + metrics["alignment_slack"]).item() == pytest.approx(bound / units, rel=1e-4)
     assert metrics["count_loss"].item() == pytest.approx(count / units, rel=1e-4) and count > 0
     assert loss.item() == pytest.approx((bound + count) / units, rel=1e-4)
 
@@ -158,10 +157,22 @@ def test_alignment_marginals_match_enumeration():
     assert checked > 50  # ambiguous cases, not only pinned ones
 
 
-def test_aligned_bound_by_enumeration():
+def sampler_g_hat(m: flexmdm.Model, h: torch.Tensor, t: float) -> float:
+    """The g_hat generate() inserts with at hidden state h (C,): the expectation head's, or the mean count of the
+    distribution head's p(g)."""
+    if m.config.length_head == "expectation":
+        return m.max_len * (1 - t) * float(F.softplus(m.len_head(h)).detach())
+    p = F.softmax(m.count_head(h).float().detach(), -1)
+    return float((p * torch.arange(p.numel())).sum())
+
+
+@pytest.mark.parametrize("length_head", ["expectation", "distribution"])
+def test_aligned_bound_by_enumeration(length_head):
     """nll = per mask sum over the fitting alignments of KL(pi, p), pi the posterior of its token, plus per gap
-    the Bregman term at the posterior mean of its count, weighted and per unit as the loss: by hand here."""
-    m = small()
+    the Bregman term at the posterior mean of its count, weighted and per unit as the loss: by hand here. Its
+    g_hat is the one the sampler reads: with the distribution head, its mean count (not the expectation head,
+    which the loss trains: the bound of the chain that samples)."""
+    m = small(length_head=length_head)
     tokens, pl = star_rows(8, [12, 20, 30, 16] * 2, [4, 10, 6, 8] * 2)
     b, loss, metrics, h = forward_with_hidden(m, tokens, pl)
     total = 0.0
@@ -173,7 +184,7 @@ def test_aligned_bound_by_enumeration():
         for k in range(len(slots) + 1):  # the gap before slot k (k = len(slots): END)
             ends = [((c[k - 1] if k else -1), (c[k] if k < len(slots) else len(y))) for c in fits]
             g = sum(b_ - a - 1 for a, b_ in ends) / len(fits)
-            gh = m.max_len * (1 - t) * float(F.softplus(m.len_head(h[i, s0 + k]).detach()))
+            gh = sampler_g_hat(m, h[i, s0 + k], t)
             total += w * (gh - g + (g * math.log(g / gh) if g > 0 else 0.0))
             if k < len(slots) and slots[k] == m.mask_id:
                 lg = m.head(h[i, s0 + k]).float().detach()
@@ -188,9 +199,9 @@ def test_aligned_bound_by_enumeration():
 
 def exact_nll(m: flexmdm.Model, prompt: list[int], x: list[int], n_grid: int = 400, eps: float = 1e-4) -> float:
     """-log p(x | prompt) of the network's continuous-time chain (mask insertions into gap k at rate
-    g_hat_k / (1 - t), reveals as v at p(v) / (1 - t)): the forward equation over every canvas that can still
-    become x, plus one state for all others, with rates held at each interval's midpoint in t and solved
-    exactly there (matrix exponentials); intervals even in log(1 - t) up to 1 - eps."""
+    g_hat_k / (1 - t), g_hat as the sampler reads it; reveals as v at p(v) / (1 - t)): the forward equation over
+    every canvas that can still become x, plus one state for all others, with rates held at each interval's
+    midpoint in t and solved exactly there (matrix exponentials); intervals even in log(1 - t) up to 1 - eps."""
     import itertools
     M, P = m.mask_id, len(prompt)
     states = [s for n in range(len(x) + 1) for s in itertools.product(sorted(set(x)) + [M], repeat=n)
@@ -206,7 +217,7 @@ def exact_nll(m: flexmdm.Model, prompt: list[int], x: list[int], n_grid: int = 4
         t0, t1, tm = (1 - eps ** (f / n_grid) for f in (i, i + 1, i + 0.5))
         with torch.no_grad():
             h = m.trunk(xb, n_real, torch.full((S,), tm), start)
-            g_hat = m.expected_gaps(h, torch.full((S,), tm)).double()  # (S, W)
+            g_hat = m.gap_rates(h, torch.full((S,), tm)).double()  # (S, W)
             p = F.softmax(m.token_logits(h), -1).double()  # (S, W, V)
         Q = torch.zeros(S + 1, S + 1, dtype=torch.float64)
         for k, s in enumerate(states):
@@ -219,14 +230,18 @@ def exact_nll(m: flexmdm.Model, prompt: list[int], x: list[int], n_grid: int = 4
     return -math.log(prob[index[tuple(x)]].item())
 
 
-def test_both_bounds_are_above_the_exact_nll_and_the_aligned_one_is_tighter():
+@pytest.mark.parametrize("length_head", ["expectation", "distribution"])
+def test_both_bounds_are_above_the_exact_nll_and_the_aligned_one_is_tighter(length_head):
     """On a row with a repeated token (its masks' alignment is ambiguous), after 400 steps on that row: the
-    exact -log p(x) of the chain (forward equation) <= the aligned bound (nll) < the paper's bound (the loss),
-    Monte Carlo over 20 batches of 1000 draws each; 2026-12-02 it gave 0.097 <= 0.26 < 1.81 nats."""
-    m, prompt, x = small(), [5, 6], [7, 7, 8]
+    exact -log p(x) of the chain the sampler runs (forward equation) <= the aligned bound (nll) < the paper's
+    bound (the loss), Monte Carlo over 20 batches of 1000 draws each; 2026-12-02 it gave 0.097 <= 0.26 < 1.81
+    nats. With the distribution head the chain inserts at its mean count, and nll is that chain's bound (it learns
+    slower: 1.8 <= 2.9 < 10.3 nats)."""
+    m, prompt, x = small(length_head=length_head), [5, 6], [7, 7, 8]
     aligned, paper = bounds_after_overfit(m, prompt, x, steps=400)  # nats per row, 20 estimates each
     exact = exact_nll(m, prompt, x)
-    assert exact < 0.5  # the chain learnt the row: a bound far above it would not be tested
+    assert exact < (0.5 if length_head == "expectation" else 2.5)  # the chain learnt the row, a bound far above
+    # it would not be tested
     assert exact < aligned.mean() - 3 * aligned.std() / 20 ** 0.5
     assert aligned.mean() + 1.0 < paper.mean()
 

@@ -477,14 +477,23 @@ if __name__ == "__main__":
         except SystemExit as e:  # a NanoError's one line (run_main), or a plain exit
             if isinstance(e.code, str):
                 # torchrun reports any failed rank with its own traceback and a summary, whatever the rank does;
-                # its error file makes that summary's root cause our line (not "To enable traceback see ..."),
-                # and rank 0 alone prints it (every rank usually fails alike): the line, once, then the summary
-                if os.environ.get("TORCHELASTIC_ERROR_FILE"):
-                    with open(os.environ["TORCHELASTIC_ERROR_FILE"], "w") as f:
+                # its error file makes that summary's root cause our line (not "To enable traceback see ...").
+                # Every rank usually fails alike: the first to fail on this machine prints the line, once (rank 0
+                # may be stopped by torchrun before it gets there), then torchrun's summary follows
+                error_file, first = os.environ.get("TORCHELASTIC_ERROR_FILE"), os.environ.get("RANK", "0") == "0"
+                if error_file:
+                    try:  # <attempt dir>/<local rank>/error.json: one marker per attempt, made by the first only
+                        os.close(os.open(os.path.join(os.path.dirname(os.path.dirname(error_file)), "reported"),
+                                         os.O_CREAT | os.O_EXCL))
+                        first = True
+                    except OSError:
+                        first = False
+                if first:
+                    print(e.code, file=sys.stderr, flush=True)
+                if error_file:
+                    with open(error_file, "w") as f:
                         json.dump({"message": {"message": e.code, "extraInfo": {
                             "py_callstack": e.code, "timestamp": str(int(time.time()))}}}, f)
-                if os.environ.get("RANK", "0") == "0":
-                    print(e.code, file=sys.stderr)
             status = e.code if isinstance(e.code, int) else int(e.code is not None)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -438,8 +438,22 @@ def save_checkpoint(path: str, state: dict):
         raise
 
 
-def load_checkpoint(path: str) -> dict:
-    """Always onto the CPU (the RNG states must stay CPU tensors); weights move with load_state_dict."""
+# What each use of a checkpoint reads from it. train.py writes all of these; a model shipped in models/pretrained/
+# holds no optimizer or RNG state: weights to sample, evaluate or start a new run from (--init_from).
+CKPT_NEEDS = {
+    "sample.py and eval.py": ("model_name", "model_config", "model", "meta", "config", "step"),
+    "--resume": ("model_name", "model_config", "model", "step", "optimizer", "rng"),
+    "--init_from": ("model_name", "model_config", "model", "meta"),
+}
+CKPT_TYPES = dict(model_name=str, model_config=dict, model=dict, meta=dict, config=dict, step=int, optimizer=dict,
+                  rng=dict)
+CKPT_INSIDE = dict(meta=("vocab_size",), config=("dataset", "block_size"), optimizer=("state", "param_groups"),
+                   rng=("cpu",))  # what the scripts read inside them
+
+
+def load_checkpoint(path: str, use: str = "sample.py and eval.py") -> dict:
+    """Always onto the CPU (the RNG states must stay CPU tensors); weights move with load_state_dict. Checked
+    for what `use` (a key of CKPT_NEEDS) reads, so a checkpoint lacking it is one line, not a KeyError later."""
     if not os.path.exists(path):
         raise NanoError(f"checkpoint {path} not found")
     if os.path.isdir(path):
@@ -458,24 +472,72 @@ def load_checkpoint(path: str) -> dict:
         first = (str(e).splitlines() or [""])[0].split(". ")[0][:120]
         raise NanoError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); "
                         f"it is truncated, corrupt or not a nanoXLM checkpoint")
-    if not isinstance(ckpt, dict) or "model_name" not in ckpt or "model" not in ckpt:
-        raise NanoError(f"checkpoint {path} is not a nanoXLM checkpoint (no model_name/model)")
+    if not isinstance(ckpt, dict):
+        raise NanoError(f"checkpoint {path} is not a nanoXLM checkpoint (it holds a {type(ckpt).__name__}, not a dict)")
+    check_checkpoint(ckpt, path, use)
     return ckpt
+
+
+def check_checkpoint(ckpt: dict, path: str, use: str):
+    """Everything `use` reads is there and of its kind, and model_name names the model the settings are of."""
+    needs = CKPT_NEEDS[use]
+    missing = [k for k in needs if k not in ckpt]
+    if missing:
+        if use == "--resume" and all(k in ckpt for k in CKPT_NEEDS["--init_from"]):
+            fix = (f"it holds weights only (a shipped model?): start a new run from them without --resume and with "
+                   f"--init_from={path} in another --out_dir")
+        else:
+            fix = "it is not a whole checkpoint written by train.py"
+        raise NanoError(f"checkpoint {path} has no {', '.join(map(repr, missing))}, read by {use}; {fix}")
+    for k in needs:
+        if not isinstance(ckpt[k], CKPT_TYPES[k]) or (CKPT_TYPES[k] is int and isinstance(ckpt[k], bool)):
+            raise NanoError(f"checkpoint {path}: its {k!r} is a {type(ckpt[k]).__name__}, not a "
+                            f"{CKPT_TYPES[k].__name__} (read by {use}); it is not a checkpoint written by train.py")
+        lacks = [x for x in CKPT_INSIDE.get(k, ()) if ckpt[k].get(x) is None or ckpt[k].get(x) == []]
+        if lacks:
+            raise NanoError(f"checkpoint {path}: its {k!r} has no {lacks[0]!r} (read by {use}); it is not a "
+                            f"whole checkpoint written by train.py")
+    name, keys = ckpt["model_name"], set(ckpt["model_config"])
+    if name not in model_names():
+        raise NanoError(f"checkpoint {path} holds a {name!r} model, but there is no models/{name}.py "
+                        f"(have: {', '.join(model_names())})")
+    # a label that does not fit its weights: MLM and MDLM weights have the same shapes, their settings differ.
+    # A setting the named model lacks may be an option it dropped since; it tells only where another model
+    # knows more of the checkpoint's settings than the named one
+    fields = {n: {f.name for f in dataclasses.fields(model_module(n).Config)} for n in model_names()}
+    known = {n: len(keys & fields[n]) for n in model_names()}
+    closest = max(known, key=known.get)
+    if known[closest] > known[name]:
+        unknown = sorted(keys - fields[name])
+        raise NanoError(f"checkpoint {path} says model_name={name!r}, but its model_config is models/{closest}.py's "
+                        f"({', '.join(unknown[:3])} {'is' if len(unknown) == 1 else 'are'} no {name} setting): its "
+                        f"label does not fit its weights")
 
 
 def load_state(model: torch.nn.Module, state: dict, path: str):
     state = {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in state.items()}
     try:
         model.load_state_dict(state)
-    except RuntimeError as e:
-        first = [l.strip() for l in str(e).splitlines()[1:3]]
-        raise NanoError(f"{path} does not fit this model ({'; '.join(first)}): another model, size or vocabulary")
+    except (RuntimeError, TypeError, AttributeError) as e:  # other keys or shapes; a value that is no tensor
+        first = [l.strip() for l in str(e).splitlines()[1:3]] or [str(e)[:120]]
+        raise NanoError(f"{path} does not fit this model ({'; '.join(first)}): another model, size or "
+                        f"vocabulary") from None
+
+
+def checkpoint_weights(ckpt: dict, use_ema: bool = True) -> dict:
+    """The weights sampling uses: the EMA's when the checkpoint has one (and use_ema), else the model's."""
+    return ckpt["ema"] if use_ema and isinstance(ckpt.get("ema"), dict) else ckpt["model"]
+
+
+def vocabulary(meta: dict) -> list:
+    """What makes ids mean the same tokens: data with equal vocabularies can share a model (eval.py's
+    same_vocabulary compares the same keys)."""
+    return [meta.get(k) for k in ("vocab_size", "itos", "tokenizer", "pad", "bos", "eos", "mask")]
 
 
 def model_from_checkpoint(ckpt: dict, path: str = "checkpoint", use_ema: bool = True) -> torch.nn.Module:
     model = build_model(ckpt["model_name"], ckpt["model_config"])
-    state = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
-    load_state(model, state, path)
+    load_state(model, checkpoint_weights(ckpt, use_ema), path)
     return model
 
 

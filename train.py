@@ -29,15 +29,16 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from data.loader import Dataset, NanoError, load_meta
-from engine import (all_finite, all_reduce_sum, autocast_for, build_model, check_config, check_out_dir, check_type,
-                    data_dir, data_keys, dumps, evaluate, get_config, git_commit, has_prompts, load_checkpoint,
-                    load_state, lock_out_dir, noised_loss, pick_device, print_help,
-                    remove_stale_temp_files, run_main, save_checkpoint, wants_help)
+from engine import (DATA_FIELDS, all_finite, all_reduce_sum, autocast_for, build_model, check_config, check_out_dir,
+                    check_type, checkpoint_weights, data_dir, data_keys, dumps, evaluate, get_config, git_commit,
+                    has_prompts, load_checkpoint, load_state, lock_out_dir, model_defaults, noised_loss, pick_device,
+                    print_help, remove_stale_temp_files, run_main, save_checkpoint, vocabulary, wants_help)
 
 # ----------------------------------------------------------------------------- default config
 # I/O
 out_dir = "out/default"
-overwrite = False  # start afresh in an out_dir that already holds a run (its checkpoints are replaced)
+overwrite = False  # start afresh in an out_dir that already holds a run (its files are kept as <name>.old, .old2 ...)
+init_from = ""  # a checkpoint a new run starts from (fine-tuning a shipped model): its weights and model settings
 eval_interval = 1000  # steps between evaluations (and checkpoints)
 ckpt_interval = 0  # steps between 'last' checkpoints; 0 = eval_interval
 log_interval = 10  # steps between JSONL log lines
@@ -152,23 +153,113 @@ def start_processes(device: str) -> tuple[bool, int, int, int, str]:
     return True, rank, local_rank, world, f"cuda:{local_rank}" if device.startswith("cuda") else device
 
 
-def claim_out_dir(C, master: bool):
-    """Lock out_dir (rank 0) and refuse to replace a run nobody asked to replace. -> the lock file."""
-    lock = lock_out_dir(C.out_dir) if master else None  # held until this process ends
+RUN_FILES = ("ckpt.pt", "best.pt", "log.jsonl")  # what a run leaves in its out_dir
+
+
+def refuse_to_replace(C):
+    """A run nobody asked to replace, or a --resume with nothing to resume, is refused before anything is built.
+    Each refusal advises only what works from the folder as it is (tests/test_guards.py follows every advice)."""
     ckpt_path, best_path = os.path.join(C.out_dir, "ckpt.pt"), os.path.join(C.out_dir, "best.pt")
-    if C.resume and not os.path.exists(ckpt_path):
-        raise NanoError(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start fresh "
-                        f"or set --out_dir to the run to continue")
-    if not C.resume and not C.overwrite and (os.path.exists(ckpt_path) or os.path.exists(best_path)):
-        raise NanoError(f"out_dir {C.out_dir} already holds a run (ckpt.pt); continue it with --resume, "
-                        f"choose another --out_dir, or replace it with --overwrite=True")
+    has_ckpt, has_best = os.path.exists(ckpt_path), os.path.exists(best_path)
+    if C.resume and not has_ckpt:
+        if has_best:  # a fresh start would be refused too: say how to start afresh
+            raise NanoError(f"--resume: no checkpoint at {ckpt_path} (the folder holds best.pt only); start afresh "
+                            f"with --overwrite=True instead of --resume (its files are kept aside) or choose another "
+                            f"--out_dir without --resume")
+        raise NanoError(f"--resume: no checkpoint at {ckpt_path}; run without --resume to start fresh")
+    if not C.resume and not C.overwrite and (has_ckpt or has_best):
+        resume = f"continue it with --resume{' without --init_from' if C.init_from else ''}, " if has_ckpt else ""
+        raise NanoError(f"out_dir {C.out_dir} already holds a run ({'ckpt.pt' if has_ckpt else 'best.pt'}); "
+                        f"{resume}choose another --out_dir, or replace it with --overwrite=True")
+
+
+def claim_out_dir(C, master: bool):
+    """Lock out_dir (rank 0), called once everything the run needs is checked: nothing in out_dir changes before.
+    --overwrite then moves the old run's files aside to <name>.old (.old2, .old3 ... if taken: never onto an older
+    one) rather than deleting them, so a run that fails later, even killed, loses nothing, and no new log ever
+    sits beside the old run's checkpoints. -> the lock file."""
+    lock = lock_out_dir(C.out_dir) if master else None  # held until this process ends
+    refuse_to_replace(C)  # again, under the lock: another run may have written here since the first check
     if master:
         remove_stale_temp_files(C.out_dir)
-        if C.overwrite and not C.resume:  # replaced now: never a new log beside the old run's checkpoints
-            for path in (ckpt_path, best_path):
-                if os.path.exists(path):
-                    os.remove(path)
+        if C.overwrite and not C.resume:
+            n, suffix = 1, ".old"
+            while any(os.path.exists(os.path.join(C.out_dir, name + suffix)) for name in RUN_FILES):
+                n, suffix = n + 1, f".old{n + 1}"
+            kept = [name for name in RUN_FILES if os.path.exists(os.path.join(C.out_dir, name))]
+            for name in kept:
+                os.replace(os.path.join(C.out_dir, name), os.path.join(C.out_dir, name + suffix))
+            if kept:
+                print(f"--overwrite: the run that was in {C.out_dir} is kept as {', '.join(k + suffix for k in kept)}")
     return lock
+
+
+def start_from(config: dict, meta: dict, resumed: dict | None) -> dict | None:
+    """--init_from: the checkpoint a new run starts from, checked against the run (the same model, the same
+    vocabulary); its weights are loaded once the model is built, the optimizer starts fresh, at step 0. A run
+    from a checkpoint (new, or a resumed one that started from one) builds the checkpoint's model: each model
+    setting the run leaves at its default takes the checkpoint's value (one the run sets is kept, and must fit
+    the weights); the data decides the vocabulary and lengths. -> the checkpoint of a new run, else None."""
+    path = config["init_from"]
+    if resumed is not None:  # the same command with --resume continues the run it started
+        started = resumed["config"].get("init_from", "") if isinstance(resumed.get("config"), dict) else ""
+        if path and path != started:
+            ckpt_path = os.path.join(config["out_dir"], "ckpt.pt")
+            raise NanoError(f"--init_from={path} starts a new run but --resume continues {ckpt_path}, which started "
+                            f"{f'from {started}' if started else 'from scratch'}; run without --init_from to continue "
+                            f"it, or without --resume in another --out_dir to start from {path}")
+        source, init = (resumed, None) if started else (None, None)
+    elif path:
+        source = init = load_checkpoint(path, "--init_from")
+        if init["model_name"] != config["model"]:
+            raise NanoError(f"--init_from={path} holds a {init['model_name']!r} model, this run trains "
+                            f"{config['model']!r}; train it with --model={init['model_name']}")
+        if vocabulary(meta) != vocabulary(init["meta"]):
+            raise NanoError(f"--dataset={config['dataset']} has another vocabulary (vocab_size, itos, tokenizer or "
+                            f"special ids) than --init_from={path} was trained on; start from a checkpoint of data "
+                            f"with the same vocabulary")
+    else:
+        return None
+    if source is not None:
+        # a setting given at its default value cannot be told from one not given: it takes the checkpoint's too
+        defaults = {**model_defaults(config), "block_size": DEFAULTS["block_size"]}
+        for k, v in source["model_config"].items():
+            if k in defaults and (k == "block_size" or k not in DATA_FIELDS) and config[k] == defaults[k]:
+                config[k] = v
+        try:
+            check_config(config, config["model"])
+        except NanoError as e:
+            raise NanoError(f"the model settings of {path or 'the checkpoint'}: {e}")
+    return init
+
+
+def load_init_weights(raw_model, init: dict, config: dict):
+    """The weights sampling would use (the EMA's, if the checkpoint has one) into the new run's model; one that
+    does not fit names the settings this run gives otherwise than the checkpoint."""
+    path = config["init_from"]
+    try:
+        load_state(raw_model, checkpoint_weights(init), path)
+    except NanoError as e:
+        theirs = init["model_config"]
+        mine = [k for k in theirs if k in config and config[k] != theirs[k] and k not in DATA_FIELDS]
+        if not mine:
+            raise NanoError(f"--init_from={e}; the data {config['dataset']} gives other lengths than it was "
+                            f"trained on") from None
+        raise NanoError(f"--init_from={path} does not fit the model this run builds: the run sets "
+                        f"{', '.join(f'{k}={config[k]!r}' for k in mine)} where the checkpoint has "
+                        f"{', '.join(f'{k}={theirs[k]!r}' for k in mine)}; run "
+                        f"{' and '.join(f'without --{k}' for k in mine)} (the checkpoint's are used)") from None
+
+
+def optional_wandb(C, master: bool):
+    """The wandb module when asked for (rank 0), imported before the run changes anything."""
+    if not (C.wandb_log and master):
+        return None
+    try:
+        import wandb  # optional: only when asked for
+    except ImportError:
+        raise NanoError("wandb_log=True needs `pip install wandb`; or leave --wandb_log=False")
+    return wandb
 
 
 def make_optimizer(model: torch.nn.Module, C, fused: bool) -> torch.optim.AdamW:
@@ -179,12 +270,13 @@ def make_optimizer(model: torch.nn.Module, C, fused: bool) -> torch.optim.AdamW:
                              betas=(C.beta1, C.beta2), fused=fused)
 
 
-def resume_from(path: str, C, raw_model, optimizer, ema_model, rank: int, cuda: bool):
-    """Load ckpt.pt into the model, optimizer, EMA and RNG. -> (step, best value, EMA model)."""
-    ckpt = load_checkpoint(path)
+def resume_from(ckpt: dict, path: str, C, raw_model, optimizer, ema_model, rank: int, cuda: bool):
+    """Load ckpt.pt (as load_checkpoint(path, "--resume") read it) into the model, optimizer, EMA and RNG.
+    -> (step, best value, EMA model)."""
     model_config = dataclasses.asdict(raw_model.config)
     if ckpt["model_name"] != C.model:
-        raise NanoError(f"{path} holds a '{ckpt['model_name']}' model, this run trains '{C.model}'")
+        raise NanoError(f"{path} holds a '{ckpt['model_name']}' model, this run trains '{C.model}'; continue it "
+                        f"with --model={ckpt['model_name']}")
     # a key the model file gained after the checkpoint was written ran at its default (new options default
     # to the old behaviour), so it is compared as that
     was = {**{f.name: f.default for f in dataclasses.fields(raw_model.config)}, **ckpt["model_config"]}
@@ -196,16 +288,25 @@ def resume_from(path: str, C, raw_model, optimizer, ema_model, rank: int, cuda: 
         raise NanoError(f"{path} is at step {ckpt['step']}, already at max_iters={C.max_iters}; "
                         f"raise --max_iters to train further")
     load_state(raw_model, ckpt["model"], path)
-    optimizer.load_state_dict(ckpt["optimizer"])  # moves its state onto the parameters' device
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])  # moves its state onto the parameters' device
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+        raise NanoError(f"{path}: its optimizer state does not fit this model's parameters ({type(e).__name__}: "
+                        f"{str(e)[:100]}); it is not a checkpoint written by train.py for this model") from None
     if ckpt.get("ema") is not None or C.ema_decay > 0:  # an EMA first switched on here starts from the weights
         ema_model = ema_model or copy.deepcopy(raw_model).requires_grad_(False)
         load_state(ema_model, ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"], path)
     # the best value counts only if it measured the same thing (old checkpoints: the config's metric)
-    same_metric = ckpt.get("best_metric", ckpt["config"].get("best_metric")) == C.best_metric
+    old_config = ckpt["config"] if isinstance(ckpt.get("config"), dict) else {}
+    same_metric = ckpt.get("best_metric", old_config.get("best_metric")) == C.best_metric
     rng = ckpt["rng"]
-    torch.set_rng_state(rng["cpu"][rank % len(rng["cpu"])])
-    if cuda and rng.get("cuda"):
-        torch.cuda.set_rng_state(rng["cuda"][rank % len(rng["cuda"])])
+    try:
+        torch.set_rng_state(rng["cpu"][rank % len(rng["cpu"])])
+        if cuda and rng.get("cuda"):
+            torch.cuda.set_rng_state(rng["cuda"][rank % len(rng["cuda"])])
+    except (TypeError, RuntimeError, KeyError, IndexError) as e:
+        raise NanoError(f"{path}: its RNG state cannot be restored ({type(e).__name__}); it is not a checkpoint "
+                        f"written by train.py") from None
     return ckpt["step"], ckpt.get("best") if same_metric else None, ema_model
 
 
@@ -259,22 +360,16 @@ class Checkpoints:
             self.saved, self.unverified = self.unverified, None
 
 
-def open_log(C, record: dict):
-    """log.jsonl (rank 0): a header that says everything needed to repeat the run, then a record a line."""
+def open_log(C, record: dict, wandb=None):
+    """log.jsonl (rank 0): a header that says everything needed to repeat the run, then a record a line.
+    (--overwrite moved an old run's log aside already: claim_out_dir.) wandb: optional_wandb's module."""
     path = os.path.join(C.out_dir, "log.jsonl")
-    if not C.resume and C.overwrite and os.path.exists(path):
-        os.replace(path, path + ".old")  # asked to start afresh: the old log is kept aside, once
     torn = os.path.exists(path) and os.path.getsize(path) and open(path, "rb").read()[-1:] != b"\n"
     log = open(path, "a")
     if torn:  # a kill mid-write left half a line: end it, so every later line parses
         log.write("\n")
     log.write(dumps(record) + "\n")
-    wandb = None
-    if C.wandb_log:
-        try:
-            import wandb  # optional: only when asked for
-        except ImportError:
-            raise NanoError("wandb_log=True needs `pip install wandb`; or leave --wandb_log=False")
+    if wandb:
         wandb.init(project=C.wandb_project, name=C.wandb_run_name or os.path.basename(C.out_dir),
                    config=record["config"], resume="allow")
     return log, wandb
@@ -312,13 +407,18 @@ def main(argv: list[str]) -> dict:
     config = get_config(argv, DEFAULTS)
     check_config(config, config["model"])
     check_out_dir(config["out_dir"])
+    # everything the run needs is checked before anything in out_dir changes (claim_out_dir, below)
+    refuse_to_replace(SimpleNamespace(**config))
+    meta = load_meta(data_dir(config["dataset"]))
+    resumed = load_checkpoint(os.path.join(config["out_dir"], "ckpt.pt"), "--resume") if config["resume"] else None
+    init = start_from(config, meta, resumed)  # --init_from's checkpoint; a checkpoint's model settings into config
     plan = check_phases(config)
     C = SimpleNamespace(**config)
     ddp, rank, local_rank, world, device = start_processes(pick_device(C.device))
     phases = split_batches(plan, world)
     master = rank == 0
     print0 = print if master else (lambda *a, **k: None)
-    lock = claim_out_dir(C, master)
+    wandb = optional_wandb(C, master)
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.set_device(device)  # also without DDP: --device=cuda:1 must own its RNG state and kernels
@@ -330,7 +430,6 @@ def main(argv: list[str]) -> dict:
 
     # data and model: every rank builds the same initial weights (seed), then draws its own dropout (seed + rank)
     path = data_dir(C.dataset)
-    meta = load_meta(path)
     train_data, val_data = Dataset(path, "train", C.block_size), Dataset(path, "val", C.block_size)
     if C.best_metric in ("val_seq_acc", "val_tok_acc") and not (C.eval_gen_examples and has_prompts(val_data)):
         raise NanoError(f"best_metric={C.best_metric!r} needs prompt/target data and eval_gen_examples > 0; "
@@ -338,6 +437,8 @@ def main(argv: list[str]) -> dict:
     config.update(data_keys(meta, config))
     torch.manual_seed(C.seed)
     raw_model = build_model(C.model, config).to(device)
+    if init is not None:  # before the EMA copy and the optimizer: both start from these weights
+        load_init_weights(raw_model, init, config)
     if ddp:
         torch.manual_seed(C.seed + rank)
     optimizer = make_optimizer(raw_model, C, fused=cuda)
@@ -345,8 +446,11 @@ def main(argv: list[str]) -> dict:
     ckpts = Checkpoints(C, config, meta, master, ddp, world)
     step, best = 0, None
     if C.resume:
-        step, best, ema_model = resume_from(ckpts.ckpt_path, C, raw_model, optimizer, ema_model, rank, cuda)
+        step, best, ema_model = resume_from(resumed, ckpts.ckpt_path, C, raw_model, optimizer, ema_model, rank, cuda)
         ckpts.unverified = (step, ckpts.ckpt_path)
+    started_from = {"ckpt": C.init_from, "step": init.get("step")} if init is not None else None
+    del init, resumed  # their weights are in the model now: no second copy held through training
+    lock = claim_out_dir(C, master)  # all checked: only now does out_dir change (the lock; --overwrite's moves)
     model = torch.compile(raw_model) if C.compile else raw_model
     if ddp:
         model = DDP(model, device_ids=[local_rank] if cuda else None)
@@ -356,7 +460,8 @@ def main(argv: list[str]) -> dict:
         "versions": {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__},
         "machine": {"host": platform.node(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
                     "device": device, "gpu": torch.cuda.get_device_name(device) if cuda else None},
-        "autocast": "bfloat16" if use_amp else None, "resumed_at": step if C.resume else None}) if master else (None, None)
+        "autocast": "bfloat16" if use_amp else None, "resumed_at": step if C.resume else None,
+        "init_from": started_from}, wandb) if master else (None, None)
 
     def write_log(record: dict):
         if master:

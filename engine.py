@@ -240,6 +240,7 @@ RULES = {
     "overfit_batches": (lambda v: v >= 0, ">= 0"),
     "block_size": (_positive_int, ">= 1"),
     "seed": (lambda v: 0 <= v < 2 ** 32, "in [0, 2^32)"),
+    "threads": (lambda v: 0 <= v <= 1024, "in [0, 1024] (0 = the free cores)"),
     "lr_schedule": (lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'"),
     "dtype": (lambda v: v in ("auto", "bfloat16", "float32"),
               "'auto' (bfloat16 on CUDA, float32 on CPU), 'bfloat16' or 'float32'; float16 would need loss "
@@ -373,6 +374,19 @@ def pick_device(name: str) -> str:
     if name == "cpu":
         return name
     raise NanoError(f"device={name!r} does not exist here; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def set_threads(n: int, processes: int = 1) -> int:
+    """torch's CPU threads for this process. 0: OMP_NUM_THREADS when set, else the cores that are free now
+    (cores less the 1-minute load, shared by this machine's processes of the run, at least 1): torch takes
+    every core by default, and a core another job holds makes every step wait for it (the default run went
+    at 1-6 steps/s with two threads on a 2-core machine whose other core was busy, 13-30 with one)."""
+    if n == 0 and os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    if n == 0:
+        n = max(1, int((os.cpu_count() or 1) - os.getloadavg()[0] + 0.5) // max(1, processes))
+    torch.set_num_threads(n)
+    return n
 
 
 def autocast_for(device: str, dtype: str):

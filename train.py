@@ -32,7 +32,8 @@ from data.loader import Dataset, NanoError, load_meta
 from engine import (DATA_FIELDS, all_finite, all_reduce_sum, autocast_for, build_model, check_config, check_out_dir,
                     check_type, checkpoint_weights, data_dir, data_keys, dumps, evaluate, get_config, git_commit,
                     has_prompts, load_checkpoint, load_state, lock_out_dir, model_defaults, noised_loss, pick_device,
-                    print_help, remove_stale_temp_files, run_main, save_checkpoint, vocabulary, wants_help)
+                    print_help, remove_stale_temp_files, run_main, save_checkpoint, set_threads, vocabulary,
+                    wants_help)
 
 # ----------------------------------------------------------------------------- default config
 # I/O
@@ -77,6 +78,7 @@ phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, m
 device = "auto"  # 'auto', 'cpu', 'cuda', 'cuda:1', ...
 dtype = "auto"  # autocast: 'auto' = bfloat16 on CUDA, float32 on CPU; 'bfloat16' also on CPU; 'float32' = off
 compile = False  # torch.compile the model
+threads = 0  # CPU threads of each process; 0 = OMP_NUM_THREADS when set, else the cores not busy now (at least 1)
 seed = 1337
 # -----------------------------------------------------------------------------
 DEFAULTS = {k: v for k, v in globals().items() if not k.startswith("_") and isinstance(v, (bool, int, float, str, list))}
@@ -398,6 +400,13 @@ class StopFlag:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def next_steps(ckpts) -> str:
+    """What to do with the run just made: the commands a user types next."""
+    ckpt = ckpts.best_path if os.path.exists(ckpts.best_path) else ckpts.ckpt_path
+    return (f"next: python sample.py --ckpt={ckpt} --num_samples=5    # look at what it writes (--show_history: how)\n"
+            f"      python eval.py --ckpt={ckpt} --split=test          # accuracy / NLL on the test split")
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str]) -> dict:
     if wants_help(argv):
@@ -415,6 +424,7 @@ def main(argv: list[str]) -> dict:
     plan = check_phases(config)
     C = SimpleNamespace(**config)
     ddp, rank, local_rank, world, device = start_processes(pick_device(C.device))
+    set_threads(C.threads, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     phases = split_batches(plan, world)
     master = rank == 0
     print0 = print if master else (lambda *a, **k: None)
@@ -564,6 +574,8 @@ def main(argv: list[str]) -> dict:
         if first_step_s is not None:
             print0(f"first step after {first_step_s:.1f}s; total {time.time() - t_start:.1f}s; "
                    f"checkpoint {ckpts.ckpt_path}")
+            if not stopping:  # a stopped run was told to --resume above
+                print0(next_steps(ckpts))
     if ddp:
         dist.destroy_process_group()
     return {"step": step, **result}

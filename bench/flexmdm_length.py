@@ -38,7 +38,7 @@ def first_guess(model, prompt: torch.Tensor, prompt_lens: torch.Tensor) -> torch
     keep = torch.arange(x.size(1))[None] < start[:, None]
     x[:, :prompt.size(1)] = torch.where(keep[:, :prompt.size(1)], prompt, model.end_id)
     t = torch.zeros(B)
-    h = model.trunk(x, start + 1, t, start)  # (B, W, C)
+    h = model.trunk(x, start + 1, t, start, start + model.max_len + 1)  # (B, W, C), as generate's first step
     if getattr(model, "count_head", None) is not None:  # length_head='distribution': the sampler takes the mode
         return model.count_head(h).argmax(-1).float().gather(1, start[:, None]).squeeze(1)
     g_hat = model.expected_gaps(h, t)  # (B, W)
@@ -62,7 +62,7 @@ def oracle_length(model, prompt: torch.Tensor, prompt_lens: torch.Tensor, length
         if not is_mask.any():
             break
         t = (j / lengths.clamp(min=1)).clamp(max=1.0).float()  # share revealed so far
-        h = model.trunk(x, start + lengths + 1, t, start)  # (B, W, C)
+        h = model.trunk(x, start + lengths + 1, t, start, start + model.max_len + 1)  # (B, W, C)
         logits = model.token_logits(h)  # (B, W, V)
         conf = logits.softmax(-1).max(-1).values.masked_fill(~is_mask, -1.0)
         best = conf.argmax(1)  # (B,) one mask per row (rows with none left pick a non-mask: skipped)

@@ -279,10 +279,11 @@ class Model(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def trunk(self, x: torch.Tensor, n_real: torch.Tensor, t: torch.Tensor, start=None) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor, n_real: torch.Tensor, t: torch.Tensor, start=None, width=None) -> torch.Tensor:
         """x (B, W) ids, n_real (B,) slots per row up to its END slot, t (B,) times, start (B,) the first slot
-        after the prompt (or None) -> hidden (B, W, C), zero at padding (and before start). All but attention runs
-        on the real slots only, packed (N, C); with start, the last block only where outputs are read."""
+        after the prompt (or None), width (B,) where the row's canvas ends (prefix + longest canvas + END; None:
+        at its END) -> hidden (B, W, C), zero at padding (and before start). All but attention runs on the real
+        slots only, packed (N, C); with start, the last block only where outputs are read."""
         B, W = x.shape
         if W > self.cos.size(0):  # a longer row than the tables hold: extend them
             self.cos, self.sin = (a.to(x.device) for a in rotary_tables(W, self.config.n_embd // self.config.n_head))
@@ -291,8 +292,13 @@ class Model(nn.Module):
         attn_mask = None if bool(keep.all()) else keep[:, None, None, :]  # (B, 1, 1, W)
         cond = self.time_emb(t)  # (B, C)
         h = self.wte(x)  # (B, W, C)
-        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), zeros past the ends
-            h = h + self.mix_left(F.pad(h[:, :-1], (0, 0, 1, 0))) + self.mix_right(F.pad(h[:, 1:], (0, 0, 0, 1)))
+        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), each row seen alone: its slots, END filler up
+            # to width (its whole canvas, as generate lays it out and training mostly showed), zero after that
+            col = torch.arange(W + 1, device=x.device)[None, :]
+            e = self.wte(torch.where(col < n_real[:, None], F.pad(x, (0, 1)), self.end_id))  # (B, W + 1, C)
+            end = n_real if width is None else torch.maximum(n_real, width)  # (B,)
+            e = e.masked_fill((col >= end[:, None])[:, :, None], 0.0)
+            h = h + self.mix_left(F.pad(e[:, :W - 1], (0, 0, 1, 0))) + self.mix_right(e[:, 1:])
         if self.wpe is not None:
             h = h + self.wpe(torch.arange(W, device=x.device))[None]
         h = self.drop(h)
@@ -408,7 +414,7 @@ class Model(nn.Module):
     def forward(self, batch: dict):
         x, target, g, t = batch["x"], batch["target"], batch["gaps"], batch["t"]
         B, W = x.shape
-        h = self.trunk(x, batch["n_real"], t, batch["start"])  # (B, W, C)
+        h = self.trunk(x, batch["n_real"], t, batch["start"], batch["start"] + self.max_len + 1)  # (B, W, C)
         # unmasking: the CE of the clean token at each mask (the head runs on the masks only)
         masked = target >= 0  # (B, W)
         ce = torch.zeros(B, W, device=x.device)
@@ -493,7 +499,7 @@ class Model(nn.Module):
         x = base.clone()  # the canvas at columns start.., its END right after (base is END past the prefix)
         x.scatter_(1, torch.where(k[:, :Lc] < n[:, None], start[:, None] + k[:, :Lc], W), seq)  # past n: column W
         tt = torch.full((B,), t, device=seq.device)
-        h = self.trunk(x[:, :W], start + n + 1, tt, start)  # (B, W, C)
+        h = self.trunk(x[:, :W], start + n + 1, tt, start, start + Lc + 1)  # (B, W, C)
         h = h.gather(1, (start[:, None] + k)[:, :, None].expand(-1, -1, h.size(-1)))  # (B, Lc + 1, C)
         return h, self.gap_rates(h, tt).masked_fill(k > n[:, None], 0.0)
 

@@ -126,6 +126,44 @@ def test_distribution_head_adds_its_ce_to_the_loss():
     assert loss.item() == pytest.approx((bound + count) / units, rel=1e-4)
 
 
+@pytest.mark.parametrize("neighbour_mix", [False, True])
+def test_a_rows_outputs_do_not_depend_on_its_batch(neighbour_mix):
+    """Rows with different prompt and canvas lengths, some canvases full: each row's token logits and g_hat (from
+    its first canvas slot to END) are the same alone as in the batch, in training (forward's trunk) and in
+    generate (read). With neighbour_mix a row's END slot sees END filler to its right up to its own canvas's
+    end, zero after it (before, whatever filled the batch past the row: its companions changed it)."""
+    m = small(neighbour_mix=neighbour_mix, abs_pos=True)
+    tokens, pl = star_rows(8, [12, 30, 20, 8] * 2, [4, 10, 6, 8, 2, 5, 9, 10])
+
+    def outputs(h, t):
+        return m.token_logits(h), m.gap_rates(h, t)
+
+    with torch.no_grad():
+        for seed in range(3):  # training: forward's trunk on collated batches
+            b = m.collate(tokens, pl, generator=torch.Generator().manual_seed(seed))
+            width = b["start"] + m.max_len + 1
+            batch = outputs(m.trunk(b["x"], b["n_real"], b["t"], b["start"], width), b["t"])
+            for i in range(8):
+                s, n, one = int(b["start"][i]), int(b["n_real"][i]), slice(i, i + 1)
+                h1 = m.trunk(b["x"][one, :n], b["n_real"][one], b["t"][one], b["start"][one], width[one])
+                for got, want in zip(batch, outputs(h1, b["t"][one])):
+                    assert torch.allclose(got[i, s:n], want[0, s:n], atol=1e-5), (seed, i)
+        assert int(b["n_real"].min()) < b["x"].size(1)  # rows narrower than the batch were tested
+        # sampling: generate's read() of canvases of 0..Lc tokens (masks and tokens) after prompts of 8..30
+        Lc, g = 10, torch.Generator().manual_seed(0)
+        n = torch.tensor([0, 3, 10, 10, 7, 10, 1, 5])
+        seq = torch.where(torch.rand(8, Lc, generator=g) < 0.5, m.mask_id, torch.randint(4, 24, (8, Lc), generator=g))
+        base = torch.full((8, 30 + Lc + 2), m.end_id)
+        base[:, :30] = torch.where(torch.arange(30)[None] < pl[:, None], tokens[:, :30], m.end_id)
+        h, g_hat = m.read(base, seq, n, pl, 0.4)  # (8, Lc + 1, C), (8, Lc + 1)
+        for i in range(8):
+            P, one = int(pl[i]), slice(i, i + 1)
+            h1, g1 = m.read(base[one, :P + Lc + 2].clone(), seq[one], n[one], pl[one], 0.4)
+            k = int(n[i]) + 1  # the canvas and END
+            assert torch.allclose(m.token_logits(h[i, :k]), m.token_logits(h1[0, :k]), atol=1e-5), i
+            assert torch.allclose(g_hat[i], g1[0], atol=1e-5), i
+
+
 def brute_alignments(y: list[int], slots: list[int], mask_id: int) -> list[tuple[int, ...]]:
     """Every way x_t's canvas slots can sit on the target: increasing positions, a clean slot on its token."""
     import itertools

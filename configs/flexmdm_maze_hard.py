@@ -1,9 +1,6 @@
-# FlexMDM on maze_hard: FlexMDM's maze planning (Kim et al. 2025; data/maze/prepare.py), paper success 90.0%
-# (MDM 24.2) on its unpublished tier; flexmdm_maze_easy.py's recipe (16k + 4k steps, the paper's sampler).
-# Row (seed 1337): test success 14.0% (exact 1.1%; MDLM 4.6%), 84 + 52 min eval, one shared thread; still rising.
+# FlexMDM on maze_hard (paper success 90.0%) with flexmdm_maze_easy.py's recipe and sampler: the row
+# bench/results/maze/flexmdm_maze_hard_seed1337.json, test success 14.0%.
 base = "configs/flexmdm_maze_easy.py"  # everything else as there
-# the base's sampler is the paper's (star_easy's insert-first one, with the expectation head: 0.2% valid on
-# maze_medium, bench/results/star_superseded)
 out_dir = "out/flexmdm_maze_hard"
 dataset = "maze/hard"
 eval_interval = 4000  # an evaluation generates 200 paths of <= 128 cells in 256 steps (FlexMDM: ~4 min)

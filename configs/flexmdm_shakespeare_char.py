@@ -1,6 +1,5 @@
-# FlexMDM on Shakespeare by character, one row per speech (data/shakespeare_char), 4L/128, 1000 steps of
-# 32 rows: its bound (on the tokens and their number); the length is its insertions'.
-# Rows (val NLL per unit; samples' generative NLL under ARLM, entropy, lengths): bench/results/shakespeare_char/.
+# FlexMDM on Shakespeare by character, one row per speech, 4L/128, 1000 steps: the row
+# bench/results/shakespeare_char/flexmdm_shakespeare_char_seed1337.json (val NLL bound, samples scored by ARLM).
 out_dir = "out/flexmdm_shakespeare_char"
 model = "flexmdm"
 dataset = "shakespeare_char"

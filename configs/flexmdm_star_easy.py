@@ -1,6 +1,5 @@
-# FlexMDM on star_easy (Kim et al. 2025: masked diffusion that also inserts masks, so it picks the length):
-# mdlm_star_easy.py's recipe (4L/64, neighbour mixing, absolute positions; 20k + 8k phase 2); models/flexmdm.py.
-# Rows, sampler below: test 99.7 / 99.9 (seed 1337, 47 min), 98.5 / 99.5 (seed 2, ≥ 41 min); paper's: 19.7 / 61.4.
+# FlexMDM on star_easy with mdlm_star_easy.py's recipe (4L/64, neighbour mixing, absolute positions, 20k + 8k):
+# the rows bench/results/star/flexmdm_star_easy_seed*.json, test 99.7 / 99.9 and 98.5 / 99.5 with the sampler below.
 out_dir = "out/flexmdm_star_easy"
 dataset = "star/easy"
 model = "flexmdm"
@@ -19,7 +18,7 @@ phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, m
 eval_interval = 2000
 best_metric = "val_seq_acc"
 steps = 32  # sampler steps: with reveal_after = 0.25 the first 8 insert the target's masks, the other 24 reveal them
-# sampler only (training unaffected): insert first, then the surest masks (bench/results/flexmdm_star_easy_probes.json)
+# sampler only (training unaffected): insert first, then the surest masks (bench/results/flexmdm_notes.json)
 unmask = "confidence"
 insert = "binomial"
 reveal_after = 0.25

@@ -1,7 +1,5 @@
-# FlexMDM on star_medium (arms of 3-6 nodes: targets of 4-10 tokens, so the length is part of the answer, which
-# a fixed canvas (MDLM, MLM) must place as padding and FlexMDM inserts): the star_easy recipe and sampler, to 32k
-# steps as mdlm_star_medium.py (phase 2 from 20k), with the count-distribution length head (24.2 without it).
-# Rows: test 49.3 / 67.3 (seed 1337, 40 min), 59.2 / 73.1 (seed 2, 46 min); one shared thread, 2-core EPYC.
+# FlexMDM on star_medium (targets of 4-10 tokens): star_easy's recipe and sampler to 32k steps, with the count
+# distribution length head; the rows bench/results/star/flexmdm_star_medium_seed*.json, test 49.3 / 67.3, 59.2 / 73.1.
 out_dir = "out/flexmdm_star_medium"
 dataset = "star/medium"
 model = "flexmdm"
@@ -21,7 +19,7 @@ eval_interval = 2000
 best_metric = "val_seq_acc"
 length_head = "distribution"  # p(count) per gap; the sampler writes its mode at t = 0 as the length
 steps = 40  # sampler steps: with reveal_after = 0.25 the first 10 insert the target's masks (4-10), the other 30 reveal
-# sampler only (training unaffected): insert first, then the surest masks (bench/results/flexmdm_star_easy_probes.json)
+# sampler only (training unaffected): insert first, then the surest masks (bench/results/flexmdm_notes.json)
 unmask = "confidence"
 insert = "binomial"
 reveal_after = 0.25

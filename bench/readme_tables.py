@@ -16,7 +16,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import star_table  # noqa: E402
-from star_table import blocks, shown, wall, wall_note  # noqa: E402  (the papers' spellings; BD3-LM's block length)
+# the papers' spellings, BD3-LM's block length, wall times, the † of rows measured before a fix: as the star table
+from star_table import before, before_note, blocks, shown, wall, wall_note  # noqa: E402
 RESULTS = os.path.join(ROOT, "bench", "results")
 FILES = {  # table -> the results files it is made from, in row order
     "train_throughput": ["train_throughput.json", "train_throughput_768.json"],
@@ -165,7 +166,8 @@ def shakespeare_char() -> str:
     corpus = None
     for r in rows:
         e = r["eval"]
-        nll = "–" if e.get("nll") is None else ("≤ " if r["nll_kind"] == "bound" else "") + f"{e['nll']:.3f}"
+        nll = "–" if e.get("nll") is None else ("≤ " if r["nll_kind"] == "bound" else "") + f"{e['nll']:.3f}" + \
+            before(r, "nll")
         gen = f"{e['gen_nll']:.3f}" if "gen_nll" in e else "–"
         quart = "/".join(str(q) for q in e.get("gen_len_quartiles", []))
         out.append(f"| {shown(r['model'])}{blocks(r)} | {r['seed']} | {nll} | {gen} | {e.get('gen_entropy', 0):.2f} | "
@@ -178,8 +180,8 @@ def shakespeare_char() -> str:
                    f"{corpus['corpus_entropy']:.2f} | {corpus['corpus_mean_len']:.0f} ({quart}) | 0 | | | |")
     out += ["", "NLL in nats per unit (characters + the end, models/README.md); entropy: unigram entropy within a "
             "sample (nats); lengths in characters; W1: the mean gap between sorted sample and real lengths.", ""]
-    note = wall_note(rows)
-    out += [*note, ""] if note else []
+    for note in wall_note(rows) + before_note(rows, "nll", "shakespeare_char"):
+        out += [note, ""]
     for r in rows:
         m = r["machine"]
         out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "
@@ -201,11 +203,13 @@ def maze() -> str:
     for r in sorted(rows, key=lambda r: (tier.get(r["dataset"].split("/")[-1], 3), r["dataset"], r["model"],
                                          r["steps"], r["seed"])):
         e = r["eval"]
-        out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {100 * e['valid_acc']:.1f} | "
-                   f"{100 * r['test_seq_acc']:.1f} | {100 * r['test_tok_acc']:.1f} | {r['steps']} | "
+        mark = before(r, "accuracy")
+        out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {100 * e['valid_acc']:.1f}{mark} | "
+                   f"{100 * r['test_seq_acc']:.1f}{mark} | {100 * r['test_tok_acc']:.1f}{mark} | {r['steps']} | "
                    f"{wall(r)} | `{r['name']}_seed{r['seed']}.json` |")
-    note = wall_note(rows)
-    out += ["", *note, ""] if note else [""]
+    out += [""]
+    for note in wall_note(rows) + before_note(rows, "accuracy", "maze"):
+        out += [note, ""]
     for r in rows:
         m = r["machine"]
         out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "

@@ -71,6 +71,27 @@ def wall_note(rows: list[dict]) -> list[str]:
         if any(r.get("killed_segments") for r in rows) else []
 
 
+MARK = "†"  # on a number a rerun at today's code would change (the row's measured_before field)
+
+
+def before(r: dict, number: str) -> str:
+    """MARK when a fix made after the row was measured changes its `number` ('accuracy' or 'nll'), else ''. The
+    row's `measured_before` (added to rows whose run, checkpoint gone, cannot be re-measured) lists each fix."""
+    return MARK if any(number in e["affects"] for e in r.get("measured_before", [])) else ""
+
+
+def before_note(rows: list[dict], number: str, folder: str) -> list[str]:
+    """The one line that explains MARK, when a table shows one (else nothing)."""
+    fixes = {}  # the fix's name (what its entry says before the colon) -> its commits (one per model file)
+    for e in (e for r in rows for e in r.get("measured_before", []) if number in e["affects"]):
+        fixes.setdefault(e["what"].split(":")[0], set()).add(e["commit"])
+    what = {"accuracy": "an accuracy", "nll": "an NLL"}[number]
+    named = "; ".join(f"{name}: {', '.join(sorted(commits))}" for name, commits in sorted(fixes.items()))
+    return [f"{MARK} after {what}: measured before a later fix that changes it ({named}); a rerun at today's code "
+            f"would differ. Which fix and why: the `measured_before` field of `bench/results/{folder}/<row>.json`."] \
+        if fixes else []
+
+
 def first_reach(curve: list, level: float = 0.99):
     return next((c["train_s"] for c in curve if c.get("val_seq_acc", 0) >= level), None)
 
@@ -85,8 +106,8 @@ def render() -> str:
         seeds = sorted(seeds, key=lambda r: r["seed"])
         r0 = seeds[0]
         task = r0["dataset"].split("/")[-1]
-        accs = "<br>".join(f"{100 * r['test_seq_acc']:.1f} / {100 * r['test_tok_acc']:.1f} (seed {r['seed']})"
-                           for r in seeds)
+        accs = "<br>".join(f"{100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')} / {100 * r['test_tok_acc']:.1f}"
+                           f"{before(r, 'accuracy')} (seed {r['seed']})" for r in seeds)
         walls = " · ".join(wall(r, 0) for r in seeds)
         m = r0["machine"]
         machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)" + (", shared" if m.get("shared") or
@@ -94,8 +115,9 @@ def render() -> str:
         extra = r0["eval_command"].split("--split=test")[-1].strip()  # sampler overrides of the test evaluation
         out.append(f"| {shown(r0['model'])}{blocks(r0)} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
-    note = wall_note([r for seeds in rows.values() for r in seeds])
-    out += ["", *note] if note else []
+    every = [r for seeds in rows.values() for r in seeds]
+    for note in wall_note(every) + before_note(every, "accuracy", "star"):
+        out += ["", note]
     out += ["", "Time to accuracy: wall time from the start of the run (its evaluations included) until the "
             "validation sequence accuracy (the config's eval_gen_examples val prompts, 200 by default, decoded with "
             "the sampler the run was trained with) first reaches 99%; 'never' if it did not.", "",
@@ -105,7 +127,7 @@ def render() -> str:
             t = first_reach(r["curve"])
             reach = f"{t / 60:.1f} min" if t is not None else "never"
             out.append(f"| {shown(r['model'])}{blocks(r)} | {r['dataset'].split('/')[-1]} | {r['seed']} | {reach} | "
-                       f"{100 * r['test_seq_acc']:.1f} | {wall(r)} |")
+                       f"{100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')} | {wall(r)} |")
     out += ["", *xlm_recipe_time()]
     return "\n".join(out)
 
@@ -121,7 +143,7 @@ def compact() -> str:
         r0 = seeds[0]
         method, task = shown(r0["model"]) + blocks(r0), r0["dataset"].split("/")[-1]
         if task in tasks:
-            cells.setdefault(method, {})[task] = " · ".join(f"{100 * r['test_seq_acc']:.1f}"
+            cells.setdefault(method, {})[task] = " · ".join(f"{100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')}"
                                                              for r in sorted(seeds, key=lambda r: r["seed"]))
             paper.setdefault(method, {})[task] = PAPER.get((r0["model"], task), "–").split(" / ")[0]
     out = ["| method | star_easy | star_medium | XLM paper (12L/768), easy · medium |", "|---|---|---|---|"]
@@ -136,7 +158,8 @@ def compact() -> str:
     out += ["", f"Test sequence accuracy (%, {every[0]['test_examples']:,} test problems), one number per seed "
             f"(seed 2 · seed 1337, or 1337 alone) with the sampler settings of its row; each run {min(steps) // 1000}k–"
             f"{max(steps) // 1000}k steps, "
-            f"{min(minutes):.0f}–{max(minutes):.0f} min on {' / '.join(threads)} thread(s) of a {', '.join(cpus)}."]
+            f"{min(minutes):.0f}–{max(minutes):.0f} min on {' / '.join(threads)} thread(s) of a {', '.join(cpus)}.",
+            *("\n" + note for note in before_note(every, "accuracy", "star"))]
     return "\n".join(out)
 
 
@@ -163,16 +186,18 @@ def shipped() -> list[str]:
     """models/pretrained/*.pt with the test numbers of the row each was made from."""
     import torch
     rows = {r["eval_command"].split("--ckpt=")[1].split()[0]: r for seeds in load().values() for r in seeds}
-    out = []
+    out, shown_rows = [], []
     for path in sorted(glob.glob(os.path.join(ROOT, "models", "pretrained", "*.pt"))):
         src = torch.load(path, map_location="cpu", weights_only=True)["source"]["ckpt"]
         r = rows.get(src)
+        shown_rows += [r] if r else []
         extra = r["eval_command"].split("--split=test")[-1].strip()  # the sampler settings shipped with it
-        what = (f"test seq / tok {100 * r['test_seq_acc']:.1f} / {100 * r['test_tok_acc']:.1f}% (`{r['config']}`, seed {r['seed']}"
+        what = (f"test seq / tok {100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')} / {100 * r['test_tok_acc']:.1f}"
+                f"{before(r, 'accuracy')}% (`{r['config']}`, seed {r['seed']}"
                 f"{', eval ' + repr(extra) if extra else ''})"
                 if r else "no results row")
         out.append(f"- `models/pretrained/{os.path.basename(path)}` ({os.path.getsize(path) / 1e3:.0f} kB): {what}")
-    return out
+    return out + ["\n" + note for note in before_note(shown_rows, "accuracy", "star")]
 
 
 def main():

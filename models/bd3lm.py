@@ -4,56 +4,39 @@ BD3-LM: block diffusion, autoregressive over blocks of tokens and masked diffusi
 Lineage: Arriola et al. 2025, "Block Diffusion: Interpolating Between Autoregressive and Diffusion Language
 Models" (ICLR 2025; code github.com/kuleshov-group/bd3lms). It is MDLM (mdlm.py) applied block by block:
 p(x) = prod_b p(block b | blocks < b), each factor a masked diffusion model. What changes from mdlm.py:
-- the canvas (the target, then pad: mdlm.py's, below) is cut into blocks of `block_len` positions (the last
-  may be shorter). Training noises every block independently with MDLM's masking: its own time t, mask
-  probability (1 - eps) t (log-linear), SUBS (the mask logit is -inf, an unmasked position costs nothing),
-  weight 1/t; block b is conditioned on the clean blocks before it and on the clean prompt (context);
-- one pass trains every block at once (the paper's vectorised training): the network reads
-  [prompt | x_0 | x_t] and a block attention mask (block_attention below; the official code's
-  block_diff_mask in models/dit.py, there ordered [x_t | x_0]): a noised block sees itself bidirectionally
-  (M_BD) and the clean blocks before it (M_OBC); a clean block sees the clean blocks up to and including
-  itself (M_BC); the prompt is a clean block -1. A clean token and its noised copy share one position
-  (the official code applies the same rotary table to both halves). Only the x_t half is scored;
-- the loss is the NELBO summed over blocks: sum over blocks and rows of (1/t_b) CE of the masked tokens,
-  divided by the fixed count of units (below). Hence nll_kind = "bound";
-- the sampler (the official "semi_ar" sampler) writes one block at a time: start it all-mask, run MDLM's
-  ancestral sampler for `steps_per_block` steps conditioned on the prompt and the finished blocks (through
-  a KV cache: the clean blocks are run once, their keys and values kept), append it, stop once every row
-  has written its end (a pad) or the canvas is full. order='confidence' departs from it: each step reveals
-  as many masks as the random order, the ones whose argmax is surest (MaskGIT's order; mdlm.py's option).
-Times: t ~ U[t_min, 1] per block, stratified over the batch x blocks (the official _sample_t does the same,
-in row order; here the strata are dealt out at random, so every block's t is uniform). The paper's clipped
-schedule (t ~ U[beta, omega], the weight still 1/t, diffusion.py) is clip_beta / clip_omega: training only.
-time_sampling='count' draws the number of masks per block instead (mdlm.py says why: the same bound, less
-variance), and evaluation always does: the unbiased bound of the sampler's chain (eps = 0), where t ~ U[t_min, 1]
-(the official validation NLL) leaves out [0, t_min] and reads ~0.1% low. The official loglinear schedule masks
-with probability t exactly (eps = 0); we train with mdlm.py's eps.
-No time conditioning (the official bd3lm default), so the no-change cache of the sampler is exact.
+- the canvas (mdlm.py's: the target, then pad) is cut into blocks of `block_len` positions (the last may be
+  shorter). Each block is noised on its own with MDLM's masking: its own time t, mask probability (1 - eps) t,
+  SUBS (the mask logit is -inf, an unmasked position costs nothing), weight 1/t; block b is conditioned on
+  the clean prompt and the clean blocks before it;
+- one pass trains every block (the paper's vectorised training): the network reads [prompt | x_0 | x_t]
+  under block_attention (the official block_diff_mask, ordered [x_t | x_0] there): a noised block sees itself
+  (M_BD) and the clean blocks before it (M_OBC), a clean block the clean blocks up to itself (M_BC); the
+  prompt is clean block -1. A clean token and its noised copy share a position (as the official code's
+  rotary table). Only the x_t half is scored. The loss, the NELBO summed over blocks, is sum over blocks and
+  rows of (1/t_b) CE of the masked tokens, over the fixed count of units (below): nll_kind = "bound";
+- the sampler (the official "semi_ar") writes one block at a time: all-mask, then MDLM's ancestral sampler for
+  `steps_per_block` steps given the prompt and the finished blocks (KV-cached: those are run once); it stops
+  once every row has written its end (a pad) or the canvas is full. No time input (the official default), so
+  MDLM's no-change cache is exact. The paper's clipped schedule t ~ U[beta, omega] is clip_beta / clip_omega.
+Departures from the paper and the official code:
+- t ~ U[t_min, 1] per block, stratified over batch x blocks, the strata dealt out at random (official: in row
+  order), so every block's t is uniform; the mask probability is (1 - eps) t with mdlm.py's eps (official 0);
+- time_sampling='count' draws the number of masks per block (mdlm.py: the same bound, less variance), and
+  evaluation always does: the unbiased bound of the sampler's chain; U[t_min, 1] leaves out [0, t_min] (~0.1%);
+- order='confidence' reveals as many masks a step as the random order, the surest by argmax (MaskGIT's order);
+- neighbour_mix (mdlm.py's) mixes in the neighbours a position may see: never the next block's; a noised
+  block's first position takes the clean token before the block.
+The two ends. block_len = 0 (or >= the canvas) is one block, MDLM, with one difference: the prompt is run on
+its own (block -1, so it can be cached) where MDLM's also attends to the canvas, which matters on star graphs
+(bench/results/bd3lm_star_easy_probes.json); without a prompt the loss is mdlm.py's (tests/test_bd3lm.py).
+block_len = 1 is autoregressive: with time_sampling='count' the loss is exactly the AR NLL of the canvas.
 
-The two ends. block_len = 0 (or >= the canvas) is one block: the noised canvas sees itself and the prompt,
-which is MDLM; the extra clean half only costs compute (tests/test_bd3lm.py checks the loss equals mdlm.py's
-on the same noise, for rows without a prompt). With a prompt one thing differs: a block model runs the prompt
-on its own (block -1, so it can be cached), where MDLM's prompt positions also attend to the canvas.
-On star graphs that is not a detail: MDLM's trained star_easy weights score 89.5 in this layout where
-they score 100.0 as MDLM (bench/results/bd3lm_star_easy_probes.json): small models do lookups in the prompt.
-block_len = 1: every block is one token, masked or not; a masked one is predicted from
-the clean tokens before it, which is an autoregressive model (with time_sampling='count' every block has
-exactly one mask of weight 1, and the loss is exactly the AR NLL of the canvas).
-
-neighbour_mix (mdlm.py's addition for small models on star graphs) mixes the embeddings of a position's
-left and right neighbours into it; here only a neighbour the position may see counts: the right neighbour
-of a block's last position is the next block (future), so it is left out, and a noised block's first
-position takes as its left neighbour the clean token before the block.
-
-The NLL unit (models/README.md): as mdlm.py. Each row is the prompt followed by a canvas of
-`max_target_len + 1` positions (`block_size + 1` for rows without prompts, the `block_size` window for
-stream data): the target, then pad; the first pad (or a data eos before it) is the end, a canvas position
-scored like any token, so the bound covers the target and its end. The pads after the first are scored too,
-which only loosens the bound. A leading bos of an unconditional row is context, a one-token prompt (the
-official ignore_bos keeps it clean too), and never a token the model writes (its logit is -inf in rows data,
-unless bos is also eos). The divisor is target tokens + 1 per row (stream: every position).
-generate(max_new_tokens=L) fills a canvas of L + 1 positions (L for stream data) block by block,
-stops a row at the block holding its first pad, and returns at most L tokens, up to that pad.
+The NLL unit (models/README.md), as mdlm.py: each row is the prompt, then a canvas of `max_target_len + 1`
+positions (`block_size + 1` without prompts, the `block_size` window for stream data), target then pad; the
+first pad (or a data eos before it) is the end, scored like any token (later pads only loosen the bound). A
+leading bos of an unconditional row is context (a one-token prompt, as the official ignore_bos), never written.
+The divisor is target tokens + 1 per row (stream: every position). generate(max_new_tokens=L) fills L + 1
+positions (L for stream data), stops a row at the block holding its first pad, returns at most L tokens.
 """
 import math
 from dataclasses import dataclass

@@ -29,6 +29,7 @@ Departures from the paper, one line each:
 - t = 1 - (1 - u)^2 (u antithetic), each row weighted 1/q(t), not t ~ U[0, 1 - eps]: the same bound, finite variance;
 - g_hat = max_len (1 - t) softplus(.): the truth goes to 0 as t -> 1, so the 1/(1-t) integral stays finite;
 - the gap after the last token is read at an END slot (the official code reads it at the first pad);
+- neighbour_mix, abs_pos: mdlm.py's additions for small models (the star and maze configs turn them on);
 - the sampler's last step inserts all that is still expected, then one call fills every mask by its argmax;
 - length_head='distribution' (the official len_predict_type): a count distribution per gap, trained by its CE
   beside the loss (the expectation head keeps the Bregman term); the sampler and the reported nll read its mean;

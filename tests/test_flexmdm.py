@@ -4,8 +4,10 @@ the two clocks (absent 1 - t, masked -(1 - t) log(1 - t)); the prompt is never n
 weighted CE + Bregman sum per NLL unit, finite from t = 0 to t ~ 1, and its time sampling estimates the paper's
 bound; the sampler keeps the prompt, never emits a mask, respects the length limit under each option, keeps
 the expected length at its last insertion step, reveals the surest masks first (unmask='confidence'), and
-inserting first inserts before it reveals; training on one batch drives the loss down and the sampler then
-writes the targets; a run resumes exactly. CPU, about a minute.
+inserting first inserts before it reveals; a row's outputs do not depend on its batch; nll bounds the chain that
+samples (both length heads); training on one batch drives the loss down and the sampler then writes the targets;
+the shipped star_easy model samples exactly as before issue 44's rewrite; a run resumes exactly. CPU, about two
+minutes.
 
     python -m pytest tests/test_flexmdm.py -q
 """
@@ -500,6 +502,39 @@ def test_distribution_head_overfit_writes_the_targets(overfit_distribution):
         length_right += int(((pred >= 0).sum(1) == (truth >= 0).sum(1)).sum())
         right += int(((pred[:, :truth.size(1)] == truth).all(1) & (pred[:, truth.size(1):] == -1).all(1)).sum())
     assert length_right == 32 and right >= 14, f"{length_right} lengths and {right} targets right of 32"
+
+
+def test_shipped_star_easy_model_samples_as_before_the_rewrite(tmp_path):
+    """models/pretrained/flexmdm_star_easy.pt on the first test problems of star_easy (regenerated as
+    tests/test_pretrained.py does), with a fixed generator: the star rows' sampler on 500 and the paper's (the
+    maze rows') on 64 write the very paths the model file wrote before issue 44's rewrite (8237d03; the token
+    hash and the count right), and the eval-mode loss and nll on 256 rows are its. Recorded on a 2-core AMD EPYC;
+    another CPU may round a near tie differently."""
+    import hashlib
+    import dataclasses
+    import engine
+    from data.star.prepare import write_task
+    write_task("easy", str(tmp_path), {"train": 1, "val": 1, "test": 5000}, seed=42)  # the test split's first rows
+    data = Dataset(str(tmp_path), "test")
+    ckpt = engine.load_checkpoint(os.path.join(os.path.dirname(os.path.dirname(__file__)), "models", "pretrained",
+                                               "flexmdm_star_easy.pt"))
+    fields = {f.name for f in dataclasses.fields(flexmdm.Config)}
+    m = flexmdm.Model(flexmdm.Config(**{k: v for k, v in ckpt["model_config"].items() if k in fields})).eval()
+    m.load_state_dict(ckpt["ema"] or ckpt["model"])
+    star = dict(unmask="confidence", insert="binomial", reveal_after=0.25, steps=32)
+    paper = dict(unmask="sample", insert="poisson", reveal_after=0.0, steps=128)
+    for n, kw, want in [(500, star, (498, "d56a58b087ea9be0")), (64, paper, (17, "7abb1851bc6252b5"))]:
+        for k, v in kw.items():
+            setattr(m.config, k, v)
+        tokens, pl = data.get(torch.arange(n).numpy())
+        prompt, truth = data.split_prompt_target(tokens, pl)
+        out = m.generate(prompt.clamp(min=0), pl, 8, generator=torch.Generator().manual_seed(0))
+        assert (int((out == truth).all(1).sum()), hashlib.sha1(out.numpy().tobytes()).hexdigest()[:16]) == want, kw
+    tokens, pl = data.get(torch.arange(256).numpy())
+    with torch.no_grad():
+        loss, metrics = m(m.collate(tokens, pl, generator=torch.Generator().manual_seed(0)))
+    assert loss.item() == pytest.approx(0.9625378847122192, rel=1e-5)
+    assert metrics["nll"].item() == pytest.approx(0.24297648668289185, rel=1e-5)
 
 
 def test_resume_continues_exactly(star_data, tiny, tmp_path):

@@ -163,6 +163,14 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+# ----------------------------------------------------------------------------- a piece of the sampler
+def draw(logits: torch.Tensor, generator=None) -> torch.Tensor:
+    """A draw from softmax(logits) (m, V) in float64 (as mdlm.py): argmax p / E, E ~ Exp(1) (Gumbel-max)."""
+    p = logits.double().softmax(-1)  # (m, V)
+    e = -torch.rand(p.shape, dtype=torch.float64, device=p.device, generator=generator).log()
+    return (p / e).argmax(-1)
+
+
 class Model(nn.Module):
     nll_kind = "bound"  # the loss is an upper bound on the NLL (models/README.md)
 
@@ -358,71 +366,67 @@ class Model(nn.Module):
                 end = end - ((last == c.eos_id) & (end > 1)).long()
         return torch.where(torch.arange(L, device=canvas.device)[None, :] < end[:, None], canvas, -1)
 
-    @torch.no_grad()
-    def generate(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, max_new_tokens: int,
-                 generator=None, history: bool = False):
-        """Block-by-block ancestral sampling (the official semi_ar sampler, with MDLM's ddpm_cache steps inside
-        each block), vectorised over the batch.
-
-        prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after the target. The
-        canvas has max_new_tokens + 1 positions (rows data), cut into blocks as in training. For each block:
-        start all-mask; times t_i = 1 - i (1 - sample_eps) / steps_per_block; from t to s each masked position
-        is revealed with probability (t - s)/t by a draw from p(x0 | prompt, blocks before, block) in float64;
-        order='confidence' reveals as many in each row's block but picks the masks with the highest top
-        probability and takes their argmax (MaskGIT's order, as mdlm.py's; no longer the paper's sampler);
-        rows where nothing was revealed keep their logits (config.cache; no time input, so exact); at the end
-        what is still masked takes the argmax (noise_removal). The finished block is appended and, with
-        kv_cache, run once as clean context (its keys/values kept: the next blocks attend to them). A row whose
-        canvas holds a pad has ended: its later blocks are pad, never run; sampling stops when every row has
-        ended or the canvas is full. An unconditional row (rows data with a bos) starts from bos, its context in
-        training. kv_cache=False recomputes the prompt and the finished blocks at every
-        step: the reference, the same tokens for the same seed. With history=True also returns the canvas after
-        every step ((B, max_new_tokens); masked positions show the mask id, pad and unwritten positions -1)."""
-        c, dev = self.config, prompt.device
-        B, L = prompt.size(0), max_new_tokens + int(self.rows_data)  # the canvas, with room for the end
+    def start(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, L: int):
+        """generate's [prompt | canvas] (B, P + L): each row's prompt (an unconditional row of rows data: bos,
+        its context in training), the rest fill (pad; stream data: the mask) -> seq, prompt lengths (B,), fill."""
+        c, dev, B = self.config, prompt.device, prompt.size(0)
         add_bos = (prompt_lens == 0) & (self.rows_data and c.bos_id is not None)  # (B,) start from bos, as trained
         if add_bos.any():
             prompt = torch.full((B, 1), c.bos_id, dtype=torch.long, device=dev) if prompt.size(1) == 0 else \
                 torch.where(add_bos[:, None] & (torch.arange(prompt.size(1), device=dev) == 0), c.bos_id, prompt)
         pl = prompt_lens.long() + add_bos.long()
         P = int(pl.max()) if B else 0
-        bl = self.block_of(L)
         fill = c.pad_id if c.pad_id is not None else self.mask_id
-        seq = torch.full((B, P + L), fill, dtype=torch.long, device=dev)  # [prompt | canvas], filled block by block
+        seq = torch.full((B, P + L), fill, dtype=torch.long, device=dev)
         Pp = min(P, prompt.size(1))
         seq[:, :Pp] = torch.where(torch.arange(Pp, device=dev)[None] < pl[:, None], prompt[:, :Pp], fill)
+        return seq, pl, fill
+
+    def run_rows(self, idx: torch.Tensor, prompt_lens: torch.Tensor, rows: torch.Tensor, *layout, **kw):
+        """run() on the rows (B,) True of idx only (all of them: no copy, the caches written whole)."""
+        r = None if bool(rows.all()) else rows.nonzero().squeeze(1)
+        return self.run(idx if r is None else idx[r], prompt_lens if r is None else prompt_lens[r], *layout,
+                        rows=r, **kw)
+
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, max_new_tokens: int,
+                 generator=None, history: bool = False):
+        """Block by block (the official semi_ar sampler, MDLM's ddpm_cache steps inside each block), vectorised
+        over the batch. prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after the
+        target. Each block starts all-mask; times t_i = 1 - i (1 - sample_eps) / steps_per_block; from t to s
+        each mask is revealed with probability (t - s)/t by a float64 draw from p(x0 | prompt, blocks before,
+        block) (order='confidence': as many, the surest, by argmax); the network runs again only on rows where
+        something was revealed (cache); at the end what is still masked takes the argmax (noise_removal). The
+        finished block, clean, goes into the KV cache (kv_cache=False recomputes the prompt and finished blocks
+        every step: the same tokens). A row that wrote a pad has ended: its later blocks are pad, never run.
+        history=True also returns the canvas after every step ((B, max_new_tokens): masks show the mask id, pad
+        and unwritten positions -1)."""
+        c, dev = self.config, prompt.device
+        B, L = prompt.size(0), max_new_tokens + int(self.rows_data)  # the canvas, with room for the end
+        seq, pl, fill = self.start(prompt, prompt_lens, L)  # (B, P + L) [prompt | canvas], filled block by block
+        P, bl = seq.size(1) - L, self.block_of(L)
         caches = [{"size": P + L, "batch": B} for _ in range(c.n_layer)] if c.kv_cache else None
         done = torch.zeros(B, dtype=torch.bool, device=dev)  # rows whose end (a pad) is written
         self.forward_calls = self.forward_rows = 0
         steps = []
         if c.kv_cache and P > 0:  # the prompt, once: a clean block -1
             self.run(seq[:, :P], pl, P, 0, 0, bl, q0=0, caches=caches)
-
-        def draw(lg: torch.Tensor) -> torch.Tensor:
-            # categorical draw from softmax(lg) in float64: argmax p / E with E ~ Exp(1) (the Gumbel-max trick)
-            p = lg.double().softmax(-1)  # (m, V)
-            e = -torch.rand(p.shape, dtype=torch.float64, device=dev, generator=generator).log()
-            return (p / e).argmax(-1)
-
         ts = [1.0 - i * (1.0 - c.sample_eps) / c.steps_per_block for i in range(c.steps_per_block + 1)]
         for k0 in range(0, L, bl):
             n = min(bl, L - k0)
             block = torch.full((B, n), self.mask_id, dtype=torch.long, device=dev)
             block[done] = fill  # rows that have ended: pad, nothing to sample
             logits = torch.zeros(B, n, self.n_vocab, device=dev)  # (B, n, V) the last p(x0) of each row
-            stale = torch.ones(B, dtype=torch.bool, device=dev)
+            stale = torch.ones(B, dtype=torch.bool, device=dev)  # rows changed since their last network run
 
-            def refresh(needed: torch.Tensor):
-                rows = needed.nonzero().squeeze(1)
-                if len(rows) == 0:
-                    return
-                r = None if len(rows) == B else rows
-                idx = torch.cat([seq[:, :P + k0], block], 1)  # (B, P + k0 + n)
-                idx, lens = (idx, pl) if r is None else (idx[r], pl[r])
-                h = self.run(idx, lens, P, k0, k0, bl, q0=P + k0 if caches else 0, caches=caches, rows=r)
-                logits[rows] = self.logits(h[:, -n:])
-                self.forward_calls += 1
-                self.forward_rows += len(rows)
+            def refresh(masked: torch.Tensor):  # p(x0) anew for the rows with masks left (cache: and changed)
+                needed = masked.any(1) & (stale | (not c.cache))
+                if needed.any():
+                    idx = torch.cat([seq[:, :P + k0], block], 1)  # (B, P + k0 + n)
+                    h = self.run_rows(idx, pl, needed, P, k0, k0, bl, q0=P + k0 if caches else 0, caches=caches)
+                    logits[needed] = self.logits(h[:, -n:])
+                    self.forward_calls += 1
+                    self.forward_rows += int(needed.sum())
 
             def shown() -> torch.Tensor:  # history: the canvas so far, the current block as it stands
                 view = torch.cat([seq[:, P:P + k0], block, seq[:, P + k0 + n:]], 1)
@@ -433,8 +437,7 @@ class Model(nn.Module):
                 masked = block == self.mask_id  # (B, n)
                 if not masked.any():
                     break
-                left = masked.any(1)
-                refresh((stale & left) if c.cache else left)
+                refresh(masked)
                 u = torch.rand(B, n, dtype=torch.float64, device=dev, generator=generator)
                 reveal = masked & (u < (t - s) / t)  # q(x_s | x_t, x0): unmask with probability (t - s)/t
                 if c.order == "confidence":  # the same number per row, but the masks the model is surest of
@@ -443,15 +446,14 @@ class Model(nn.Module):
                     reveal = masked & (rank < reveal.sum(1, keepdim=True))
                     block[reveal] = logits[reveal].argmax(-1)
                 elif reveal.any():
-                    block[reveal] = draw(logits[reveal])
+                    block[reveal] = draw(logits[reveal], generator)
                 stale = reveal.any(1)
                 if history:
                     steps.append(shown())
             masked = block == self.mask_id
             if masked.any():  # t -> 0: what is still masked is revealed now
-                left = masked.any(1)
-                refresh((stale & left) if c.cache else left)
-                block[masked] = logits[masked].argmax(-1) if c.noise_removal else draw(logits[masked])
+                refresh(masked)
+                block[masked] = logits[masked].argmax(-1) if c.noise_removal else draw(logits[masked], generator)
                 if history:
                     steps.append(shown())
             seq[:, P + k0:P + k0 + n] = block
@@ -461,9 +463,6 @@ class Model(nn.Module):
             if bool(done.all()) or k0 + n >= L:
                 break
             if caches is not None:  # the finished block, clean, into the cache (rows that go on)
-                rows = (live & ~done).nonzero().squeeze(1)
-                r = None if len(rows) == B else rows
-                idx, lens = (seq[:, :P + k0 + n], pl) if r is None else (seq[r, :P + k0 + n], pl[r])
-                self.run(idx, lens, P, k0 + n, k0 + n, bl, q0=P + k0, caches=caches, rows=r)
+                self.run_rows(seq[:, :P + k0 + n], pl, live & ~done, P, k0 + n, k0 + n, bl, q0=P + k0, caches=caches)
         out = self.finish(seq[:, P:])[:, :max_new_tokens]  # a canvas with no pad in it is cut at the length limit
         return (out, steps) if history else out

@@ -101,8 +101,7 @@ def alignment_marginals(y: torch.Tensor, slots: torch.Tensor, mask_id: int) -> t
         f = fits[:, j] * (f.cumsum(1) - f)
         f = f / f.sum(1, keepdim=True).clamp(min=1e-300)
         fwd.append(f)
-    end = (pos == (ylen + 1)[:, None]).double()  # (B, L + 2) each row's END
-    b = end
+    b = end = (pos == (ylen + 1)[:, None]).double()  # (B, L + 2) each row's END
     for j in reversed(range(K)):  # b_j(i) = fits_j(i) * sum_(i' > i) b_(j+1)(i'); past a row's slots: its END
         nb = fits[:, j] * (b.flip(1).cumsum(1).flip(1) - b)
         nb = nb / nb.sum(1, keepdim=True).clamp(min=1e-300)
@@ -135,8 +134,7 @@ class Attention(nn.Module):
         self.dropout = c.dropout
 
     def forward(self, x, cos, sin, attn_mask, slots, B, W, at=None):
-        # x (N, C) the real slots packed; slots (N,) their flat index in (B, W), None when there is no padding;
-        # at (M,) the flat slots whose outputs are wanted (None: all N)
+        # x (N, C) the real slots packed; slots (N,) their flat index in (B, W) (None: no padding); at (M,) those read
         C = x.size(1)
         qkv = self.qkv(x)  # (N, 3C)
         if slots is not None:  # back in rows for attention (slots None: no padding, N = B*W already in rows)
@@ -189,6 +187,13 @@ class TimeEmbedding(nn.Module):
         return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
 
 
+def packed(sel: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """sel (N,) bool -> (the n indices where sel holds, then padding ones up to a multiple of 64), n. The padding
+    rows are computed, never read: a run sees a handful of sizes, not a new one each step (no heap fragmentation)."""
+    idx = sel.nonzero().squeeze(1)
+    return torch.cat([idx, (~sel).nonzero().squeeze(1)[:-len(idx) % 64]]), len(idx)
+
+
 # ----------------------------------------------------------------------------- pieces of the sampler
 def draw(logits: torch.Tensor, generator=None) -> torch.Tensor:
     """A draw from softmax(logits) (m, V) in float64 (as mdlm.py): argmax p / E, E ~ Exp(1) (Gumbel-max)."""
@@ -199,8 +204,7 @@ def draw(logits: torch.Tensor, generator=None) -> torch.Tensor:
 
 def binomial_counts(g_hat: torch.Tensor, rest: torch.Tensor, p: float, generator=None) -> torch.Tensor:
     """The row's new masks ~ Binomial(round(rest), p), each to a gap drawn in proportion to g_hat (B, G)."""
-    p = torch.full_like(rest, p)
-    now = torch.binomial(rest.round(), p, generator=generator).long()  # (B,)
+    now = torch.binomial(rest.round(), torch.full_like(rest, p), generator=generator).long()  # (B,)
     counts = torch.zeros_like(g_hat, dtype=torch.long)
     if int(now.max()) > 0:
         weights = g_hat.double() + 1e-12 * (g_hat.sum(1, keepdim=True) == 0)
@@ -259,8 +263,7 @@ class Model(nn.Module):
         cos, sin = rotary_tables(c.block_size + self.max_len + 2, c.n_embd // c.n_head)
         self.register_buffer("cos", cos, persistent=False)  # not saved: recomputed from the config
         self.register_buffer("sin", sin, persistent=False)
-        # never a target token: the mask (SUBS), pad and the END slot; in rows data also bos, which only ever
-        # opens an unconditional row as context (unless it is also the eos, as GPT-2's <|endoftext|>)
+        # never a target token: the mask (SUBS), pad, END; in rows data bos (context), unless also eos (GPT-2's)
         banned = torch.arange(self.n_vocab) == self.mask_id
         banned[self.end_id] = True
         if self.rows_data and c.bos_id is not None and c.bos_id != c.eos_id:
@@ -293,8 +296,7 @@ class Model(nn.Module):
         attn_mask = None if bool(keep.all()) else keep[:, None, None, :]  # (B, 1, 1, W)
         cond = self.time_emb(t)  # (B, C)
         h = self.wte(x)  # (B, W, C)
-        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), each row seen alone: its slots, END filler up
-            # to width (its whole canvas, as generate lays it out and training mostly showed), zero after that
+        if self.mix_left is not None:  # x_i += A e_(i-1) + B e_(i+1), each row alone: its slots, END up to width, 0
             col = torch.arange(W + 1, device=x.device)[None, :]
             e = self.wte(torch.where(col < n_real[:, None], F.pad(x, (0, 1)), self.end_id))  # (B, W + 1, C)
             end = n_real if width is None else torch.maximum(n_real, width)  # (B,)
@@ -303,21 +305,12 @@ class Model(nn.Module):
         if self.wpe is not None:
             h = h + self.wpe(torch.arange(W, device=x.device))[None]
         h = self.drop(h)
-        # padding slots (computed, never read) round N and M up to a multiple of 64: few sizes, no heap fragmentation
-        slots, n = None, B * W
-        if attn_mask is not None:  # (N,) flat index of each real slot, then the padding ones
-            real = keep.reshape(-1)
-            n = int(real.sum())
-            pad = (~real).nonzero().squeeze(1)[:min(-n % 64, B * W - n)]
-            slots = torch.cat([real.nonzero().squeeze(1), pad])
+        slots, n = (None, B * W) if attn_mask is None else packed(keep.reshape(-1))  # (N,) real slots' flat index
         h = h.reshape(B * W, -1) if slots is None else h.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         out = None  # the last block's: (rows of the packed h, their flat slots in (B*W)), the slots read
         if start is not None:
             read = (keep & (torch.arange(W, device=x.device)[None, :] >= start[:, None])).reshape(-1)  # (B*W,)
-            read = read if slots is None else read[slots]  # (N,) False at the padding slots
-            rows = read.nonzero().squeeze(1)  # (M,) the read rows of the packed h ...
-            n = len(rows)  # ... and more rows, up to a multiple of 64 again
-            rows = torch.cat([rows, (~read).nonzero().squeeze(1)[:min(-n % 64, len(read) - n)]])
+            rows, n = packed(read if slots is None else read[slots])  # (M,) the read rows of the packed h
             out = (rows, rows if slots is None else slots[rows])
         for i, block in enumerate(self.blocks):
             h = block(h, cos, sin, attn_mask, slots, B, W, cond, out if i == len(self.blocks) - 1 else None)
@@ -336,14 +329,12 @@ class Model(nn.Module):
         return self.head(h).float().masked_fill(self.banned, float("-inf"))
 
     def expected_gaps(self, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """h (B, W, C), t (B,) -> g_hat (B, W) >= 0, the expected number of tokens missing just before each
-        slot: max_len (1 - alpha_t) softplus(.) (the official head is max_len softplus(.), without the factor)."""
+        """h (B, W, C), t (B,) -> g_hat (B, W) >= 0, the expected number of tokens missing just before each slot."""
         s = self.len_head(h).squeeze(-1).float()  # (B, W)
         return self.max_len * (1 - t.float())[:, None] * F.softplus(s)
 
     def gap_rates(self, h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The g_hat the sampler inserts with: the expectation head's, or the mean of the distribution head's
-        p(g | x_t, t) -> (B, W)."""
+        """-> (B, W) the g_hat generate() inserts with: the expectation head's, or the mean of p(g | x_t, t)."""
         if self.count_head is None:
             return self.expected_gaps(h, t)
         p_count = self.count_head(h).float().softmax(-1)  # (B, W, max_len + 1)
@@ -369,15 +360,11 @@ class Model(nn.Module):
         lead_bos = ((prompt_lens == 0) & (tokens[:, 0] == c.bos_id) if c.bos_id is not None
                     else torch.zeros(B, dtype=torch.bool, device=dev))
         start = prompt_lens + lead_bos.long()  # (B,) the fixed prefix: prompt, or a leading bos
-        is_prefix = j < start[:, None]
         is_target = (j >= start[:, None]) & real  # pad sits only at the end of a row
         L = is_target.sum(1)  # (B,) target lengths
         # times: u antithetic (stratified over the batch), t = 1 - (1-u)^2, and the row's weight w(t) / q(t) with
-        # w = alpha'/(1-alpha) = beta'/(1-beta) = 1/(1-t), q(t) = 1 / (2 sqrt(1-t)): w / q = 2 / (1-u). Near t = 1
-        # few masks remain, each weighing 1/(1-t): t ~ U[0, 1 - eps] (the paper) gives an estimate whose second
-        # moment grows like log(1/eps)^2; this q draws more times there, and every moment stays finite
-        u = torch.rand(B, device=dev, generator=generator)
-        u = (u / B + torch.arange(B, device=dev) / B) % 1
+        # w = alpha'/(1-alpha) = beta'/(1-beta) = 1/(1-t), q(t) = 1 / (2 sqrt(1-t)): w / q = 2 / (1-u), finite moments
+        u = (torch.rand(B, device=dev, generator=generator) / B + torch.arange(B, device=dev) / B) % 1
         if t is not None:  # the u that gives these times
             u = 1 - (1 - t.float().to(dev)).sqrt()
         t = 1 - (1 - u) ** 2
@@ -387,10 +374,9 @@ class Model(nn.Module):
         T2 = T1 + (1 - T1) * torch.rand(B, T, device=dev, generator=generator)
         absent = is_target & (t[:, None] < T1)  # (B, T)
         masked = is_target & (T1 <= t[:, None]) & (t[:, None] < T2)
-        present = is_prefix | (is_target & ~absent)
         kept = is_target & ~absent  # present target tokens (masks or clean)
-        n_kept = kept.sum(1)  # (B,)
-        n_real = start + n_kept + 1  # (B,) prefix + canvas + END
+        present = (j < start[:, None]) | kept  # and the prefix
+        n_real = start + kept.sum(1) + 1  # (B,) prefix + canvas + END
         W = int(n_real.max())
         col = present.cumsum(1) - 1  # (B, T) the column of each present token in x
         x = torch.full((B, W + 1), self.end_id, dtype=torch.long, device=dev)  # column W collects the absent
@@ -437,9 +423,7 @@ class Model(nn.Module):
         metrics = {"n_tokens": n, "nll_tokens": n, "unmask_loss": unmask_loss.detach(),
                    "insert_loss": insert_loss.detach(),
                    "masked_ce": (ce.sum() / masked.sum().clamp(min=1)).detach()}  # plain CE per mask
-        if not self.training:  # the nll the engine reports (evaluate() runs in eval mode): the aligned bound per
-            # unit (docstring). Not in training: its forward-backward pass over the canvas costs time, no gradient.
-            # It is the bound of the chain that samples: its g_hat from the head generate() reads (gap_rates)
+        if not self.training:  # the nll reported: the aligned bound (docstring) of the chain generate() runs
             rates = self.gap_rates(h, t).detach()
             metrics["nll"] = self.aligned_bound(batch, logits.detach(), rates, is_gap) / n_units.clamp(min=1)
         if self.count_head is None:
@@ -456,9 +440,8 @@ class Model(nn.Module):
 
     @torch.no_grad()
     def aligned_bound(self, batch: dict, logits: torch.Tensor, g_hat: torch.Tensor, is_gap: torch.Tensor):
-        """The aligned bound (docstring): per mask KL(pi, p), pi its token's posterior given x_t and the target,
-        per gap the Bregman term at the posterior mean count, weighted as the loss. logits (M, V) at the masks,
-        g_hat (B, W) -> the sum over the batch."""
+        """The aligned bound (docstring): per mask KL(pi, p), pi its token's posterior given x_t and the target, per
+        gap the Bregman term at the posterior mean count, weighted as the loss. logits (M, V), g_hat (B, W) -> sum."""
         x, target, w, start = batch["x"], batch["target"], batch["weight"].double(), batch["start"]
         B, W = x.shape
         ylen = (batch["y"] >= 0).sum(1)  # (B,)
@@ -509,24 +492,19 @@ class Model(nn.Module):
                  generator=None, history: bool = False):
         """Tau-leaping from the prompt alone (the paper's sampler; sampling.py in the official code).
 
-        prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after each row's end; with
-        history=True also the canvas after every step (masks as mask_id, -1 past the length). An unconditional
-        row of rows data starts from bos. Step i reads x_t at t = i / steps, then, to s = (i + 1) / steps:
-        - each mask is revealed with probability (beta_s - beta_t) / (1 - beta_t) = (s - t) / (1 - t), as a draw
-          from p(x | x_t) (unmask='confidence': as many per row, the masks of highest top probability, as their
-          argmax: the official default's kind of reveal);
+        prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after each row's end (with
+        history=True also the canvas after every step). Step i reads x_t at t = i / steps, then, to s = (i + 1) / steps:
+        - each mask is revealed w.p. (beta_s - beta_t) / (1 - beta_t) = (s - t) / (1 - t), as a draw from p(x | x_t)
+          (unmask='confidence': as many per row, the masks of highest top probability, as their argmax);
         - each gap gets Poisson(g_hat (alpha_s - alpha_t) / (1 - alpha_t)) new masks (insert='binomial': the row's
-          total ~ Binomial(round(sum g_hat), same p), spread in proportion to g_hat); a row that would pass
-          max_new_tokens inserts nothing this step;
-        - the last step reveals nothing and inserts all that is still expected, round(sum g_hat), spread; one more
-          call then fills every mask left by its argmax. The official last step inserts nothing.
-        reveal_after > 0 (insert first): the first ceil(reveal_after steps) steps only insert and the others only
-        reveal, each phase on its own clock 0 -> 1, the last reveal step filling by argmax. Every reveal then sees
-        the finished length; with the distribution head that length is chosen once, at t = 0, as the mode of the
-        one gap's count, and each insertion step draws from what it still lacks."""
+          total ~ Binomial(round(sum g_hat), that p), spread by g_hat); a row that would pass the limit waits;
+        - the last step inserts round(sum g_hat), spread; one more call fills every mask left by its argmax.
+        reveal_after > 0 (insert first): the first ceil(reveal_after steps) steps only insert, the rest only reveal
+        (the last by argmax), each phase on its own clock 0 -> 1; with the distribution head the length is chosen
+        once, at t = 0 (the mode of the one gap's count), and each insertion draws from what it still lacks."""
         c, dev, B, Lc = self.config, prompt.device, prompt.size(0), max_new_tokens
         prompt_lens = prompt_lens.long()
-        add_bos = (prompt_lens == 0) & (c.bos_id is not None and self.rows_data)  # (B,)
+        add_bos = (prompt_lens == 0) & (c.bos_id is not None and self.rows_data)  # (B,) rows data: bos opens a row
         start = prompt_lens + add_bos.long()
         P = int(start.max()) if B else 0
         base = torch.full((B, P + Lc + 2), self.end_id, dtype=torch.long, device=dev)  # prefix, canvas, END, a bin
@@ -551,14 +529,13 @@ class Model(nn.Module):
             is_mask = (k < n[:, None]) & (seq == self.mask_id)  # (B, Lc)
             if revealing and not last and is_mask.any():
                 flip = is_mask & (torch.rand(B, Lc, device=dev, generator=generator) < (s - t) / (1 - t))
-                if c.unmask == "sample":
-                    if flip.any():
-                        seq[flip] = draw(self.token_logits(h[flip]), generator)
-                else:  # confidence: the same number per row, the masks of highest top probability, their argmax
+                if c.unmask == "confidence":  # the same number per row, the masks of highest top probability, argmax
                     logits = self.token_logits(h)  # (B, Lc, V)
                     top = logits.softmax(-1).max(-1).values.masked_fill(~is_mask, -1.0)  # (B, Lc)
                     reveal = is_mask & (top.argsort(1, descending=True).argsort(1) < flip.sum(1, keepdim=True))
                     seq[reveal] = logits[reveal].argmax(-1)
+                elif flip.any():
+                    seq[flip] = draw(self.token_logits(h[flip]), generator)
             elif revealing and not inserting and is_mask.any():  # insert first's last step: the fill, by argmax
                 seq[is_mask] = self.token_logits(h[is_mask]).argmax(-1)
             if inserting:
@@ -584,6 +561,5 @@ class Model(nn.Module):
                 steps.append(torch.where(k < n[:, None], seq, -1))
         out = torch.where(k < n[:, None], seq, -1)
         if c.eos_id is not None and self.rows_data:  # a trailing data eos is the end, not a token
-            last_tok = out.gather(1, (n - 1).clamp(min=0)[:, None]).squeeze(1)
-            out = torch.where((k == (n - 1)[:, None]) & ((n > 0) & (last_tok == c.eos_id))[:, None], -1, out)
+            out = out.masked_fill((k == (n - 1)[:, None]) & (out == c.eos_id), -1)
         return (out, steps) if history else out

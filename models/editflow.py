@@ -104,14 +104,12 @@ class Attention(nn.Module):
         self.dropout = c.dropout
 
     def forward(self, x, cos, sin, attn_mask, slots, B, W, at=None):
-        # x (N, C): the batch's real slots, packed; slots (N,): where each sits in the (B, W) batch, flattened
-        # (None: the batch has no padding); at (M,): the slots (flat) whose outputs are wanted (None: all N)
+        # x (N, C) the real slots packed; slots (N,) their flat index in (B, W) (None: no padding); at (M,) those read
         C = x.size(1)
         qkv = self.qkv(x)  # (N, 3C)
         if slots is not None:  # back in rows for attention (slots None: no padding, N = B*W already in rows)
             qkv = qkv.new_zeros(B * W, 3 * C).index_copy(0, slots, qkv)  # (B*W, 3C)
         qkv = qkv.view(B, W, 3, self.n_head, C // self.n_head)  # (B, W, 3, H, hd)
-        # q and k rotated in one go, before the transpose to heads (faster than rotating the transposed views)
         q, k = rotate(qkv[:, :, :2], cos, sin).permute(2, 0, 3, 1, 4)  # 2 x (B, H, W, hd)
         v = qkv[:, :, 2].transpose(1, 2)  # (B, H, W, hd)
         # bidirectional: no causal mask; attn_mask (B, 1, 1, W) hides the unused slots after a row
@@ -134,8 +132,7 @@ class Block(nn.Module):
         self.ada = nn.Linear(c.n_embd, 6 * c.n_embd)
 
     def forward(self, x, cos, sin, attn_mask, slots, B, W, cond, out=None):
-        # x (N, C) -> (N, C); with out = (rows of x, their flat slots in (B*W)): (M, C), the outputs at those slots
-        # only (every slot is still a key)
+        # x (N, C) -> (N, C); out = (rows of x, their flat slots): (M, C) at those only (all slots stay keys)
         rows, at = out if out is not None else (None, None)
         mod = self.ada(cond)  # (B, 6C): one modulation per row, then each slot takes its row's
         mod = mod.repeat_interleave(W, 0) if slots is None else mod.index_select(0, slots // W)  # (N, 6C)
@@ -160,6 +157,13 @@ class TimeEmbedding(nn.Module):
         return self.mlp(torch.cat([angles.cos(), angles.sin()], dim=-1))
 
 
+def packed(sel: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """sel (N,) bool -> (the n indices where sel holds, then padding ones up to a multiple of 64), n. The padding
+    rows are computed, never read: a run sees a handful of sizes, not a new one each step (no heap fragmentation)."""
+    idx = sel.nonzero().squeeze(1)
+    return torch.cat([idx, (~sel).nonzero().squeeze(1)[:-len(idx) % 64]]), len(idx)
+
+
 # ----------------------------------------------------------------------------- the alignment posterior (x0 empty)
 def alignment_marginals(y: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
     """Which target position each token of x_t is, given x_t and the target (as flexmdm.py's): y (B, L) target
@@ -181,8 +185,7 @@ def alignment_marginals(y: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
         f = fits[:, j] * (f.cumsum(1) - f)
         f = f / f.sum(1, keepdim=True).clamp(min=1e-300)
         fwd.append(f)
-    end = (pos == (ylen + 1)[:, None]).double()  # (B, L + 2) each row's END
-    b = end
+    b = end = (pos == (ylen + 1)[:, None]).double()  # (B, L + 2) each row's END
     for j in reversed(range(K)):  # b_j(i) = fits_j(i) * sum_(i' > i) b_(j+1)(i'); past a row's slots: its END
         nb = fits[:, j] * (b.flip(1).cumsum(1).flip(1) - b)
         nb = nb / nb.sum(1, keepdim=True).clamp(min=1e-300)
@@ -233,8 +236,7 @@ class Model(nn.Module):
         cos, sin = rotary_tables(c.block_size + self.max_len + 2, c.n_embd // c.n_head)
         self.register_buffer("cos", cos, persistent=False)  # not saved: recomputed from the config
         self.register_buffer("sin", sin, persistent=False)
-        # never written by an edit: the mask, START, pad; in rows data also bos, which only ever opens an
-        # unconditional row as context (unless it is also the eos, as GPT-2's <|endoftext|>)
+        # never written by an edit: the mask, START, pad; in rows data bos (context), unless also eos (GPT-2's)
         banned = torch.zeros(self.n_vocab, dtype=torch.bool)
         banned[[self.mask_id, self.start_id, self.fill_id]] = True
         if self.rows_data and c.bos_id is not None and c.bos_id != c.eos_id:
@@ -273,22 +275,12 @@ class Model(nn.Module):
         if self.wpe is not None:
             h = h + self.wpe(torch.arange(W, device=x.device))[None]
         h = self.drop(h)
-        # padding slots (computed, never read) round N and M up to a multiple of 64: a run then sees a handful
-        # of sizes, not a new one each step, which would fragment the CPU heap (as in models/ilm.py)
-        slots, n = None, B * W
-        if attn_mask is not None:  # (N,) flat index of each real slot, then the padding ones
-            real = keep.reshape(-1)
-            n = int(real.sum())
-            pad = (~real).nonzero().squeeze(1)[:min(-n % 64, B * W - n)]
-            slots = torch.cat([real.nonzero().squeeze(1), pad])
+        slots, n = (None, B * W) if attn_mask is None else packed(keep.reshape(-1))  # (N,) real slots' flat index
         h = h.reshape(B * W, -1) if slots is None else h.reshape(B * W, -1).index_select(0, slots)  # (N, C)
         out = None  # the last block's: (rows of the packed h, their flat slots in (B*W)), the slots read
         if start is not None:
             read = (keep & (torch.arange(W, device=x.device)[None, :] >= start[:, None])).reshape(-1)  # (B*W,)
-            read = read if slots is None else read[slots]  # (N,) False at the padding slots
-            rows = read.nonzero().squeeze(1)  # (M,) the read rows of the packed h ...
-            n = len(rows)  # ... and more rows, up to a multiple of 64 again
-            rows = torch.cat([rows, (~read).nonzero().squeeze(1)[:min(-n % 64, len(read) - n)]])
+            rows, n = packed(read if slots is None else read[slots])  # (M,) the read rows of the packed h
             out = (rows, rows if slots is None else slots[rows])
         for i, block in enumerate(self.blocks):
             h = block(h, cos, sin, attn_mask, slots, B, W, cond, out if i == len(self.blocks) - 1 else None)
@@ -315,8 +307,7 @@ class Model(nn.Module):
         return torch.cat([pi[..., :1], torch.where(is_mask[..., None], share, pi[..., 1:])], -1)
 
     def token_logits(self, h: torch.Tensor, kind: int) -> torch.Tensor:
-        """h (..., C) -> logits (..., V) in float32 of the token an insertion (kind INS) or substitution (SUB)
-        writes; -inf for tokens never written."""
+        """h (..., C) -> logits (..., V) in float32 of the token an insertion (INS) or substitution (SUB) writes."""
         head = self.ins_head if kind == INS else self.sub_head
         return head(h).float().masked_fill(self.banned, float("-inf"))
 
@@ -355,18 +346,17 @@ class Model(nn.Module):
         start = prompt_lens + lead_bos.long()  # (B,) the fixed prefix: prompt, or a leading bos
         is_target = (j >= start[:, None]) & real  # pad sits only at the end of a row
         L = is_target.sum(1)  # (B,) target lengths
-        # the alignment: N = max(m, L) columns; the longer side fills them all, the shorter one a uniformly random
-        # subset in order (every such alignment has the Needleman-Wunsch unit cost max(m, L): masks match nothing)
-        M = (c.n_masks or self.max_len) if c.x0 == "masks" else 0
-        m = torch.full_like(L, M)  # (B,) x0 lengths
-        N = torch.maximum(m, L)  # (B,) columns per row
+        # the alignment: N = max(M, L) columns; the longer side fills them all, the shorter one a uniformly random
+        # subset in order (every such alignment has the Needleman-Wunsch unit cost max(M, L): masks match nothing)
+        M = (c.n_masks or self.max_len) if c.x0 == "masks" else 0  # x0's length
+        N = L.clamp(min=M)  # (B,) columns per row
         Nw = max(int(N.max()), 1)
         col = torch.arange(Nw, device=dev)[None, :]  # (1, Nw)
         col_real = col < N[:, None]
         score = torch.rand(B, Nw, device=dev, generator=generator).masked_fill(~col_real, 2.0)
         rank = score.argsort(1).argsort(1)  # (B, Nw) a random order of each row's columns
-        has0 = col_real & ((m >= L)[:, None] | (rank < m[:, None]))  # columns holding a mask in z0
-        has1 = col_real & ((L >= m)[:, None] | (rank < L[:, None]))  # columns holding a target token in z1
+        has0 = col_real & ((M >= L)[:, None] | (rank < M))  # columns holding a mask in z0
+        has1 = col_real & ((L >= M)[:, None] | (rank < L[:, None]))  # columns holding a target token in z1
         tgt = tokens.gather(1, (start[:, None] + j).clamp(max=T - 1))  # (B, T) the target, left-aligned
         tgt = F.pad(tgt, (0, max(0, Nw - T)))[:, :Nw]
         z0 = torch.where(has0, self.mask_id, BLANK)  # (B, Nw)
@@ -383,8 +373,7 @@ class Model(nn.Module):
         x[:, :Tp] = torch.where(j[:, :Tp] < start[:, None], tokens[:, :Tp], self.fill_id)  # the prefix, kept
         x.scatter_(1, start[:, None], self.start_id)
         x.scatter_(1, torch.where(present, start[:, None] + 1 + before, W), zt.clamp(min=0))
-        # the edits still needed: columns where z_t != z1
-        pending = col_real & (zt != z1)
+        pending = col_real & (zt != z1)  # the edits still needed: columns where z_t != z1
         kind = torch.where(zt == BLANK, INS, torch.where(z1 == BLANK, DEL, SUB))
         kind = torch.where(pending, kind, -1)  # (B, Nw)
         # slot: an insertion fills the gap after START + (x_t tokens before it); a deletion or substitution acts
@@ -411,8 +400,7 @@ class Model(nn.Module):
         x, t = batch["x"], batch["t"]
         B, W = x.shape
         h = self.trunk(x, batch["n_real"], t, batch["start"])  # (B, W, C)
-        omk = batch["one_minus_kappa"]  # (B,)
-        pi = self.pi(h, x == self.mask_id, omk[:, None])  # (B, W, 3) rate / w(t)
+        pi = self.pi(h, x == self.mask_id, batch["one_minus_kappa"][:, None])  # (B, W, 3) rate / w(t)
         s = torch.arange(W, device=x.device)[None, :]
         start, n_real = batch["start"][:, None], batch["n_real"][:, None]
         gap_ok = (s >= start) & (s < n_real)  # START and every x_t position have a gap after them
@@ -443,8 +431,7 @@ class Model(nn.Module):
         metrics = {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n,  # the loss is the bound per unit ...
                    "survival_loss": survival_loss.detach(), "edit_loss": edit_loss.detach(),
                    "pending": (pend.sum() / n.clamp(min=1)).detach()}  # edits still needed per unit
-        if self.config.x0 == "empty" and not self.training:  # ... or, evaluating an insertion-only flow, the
-            # aligned bound (aligned_edits()): the same survival, the edit term averaged over alignments
+        if self.config.x0 == "empty" and not self.training:  # ... or, x0 empty, the aligned bound (aligned_edits)
             metrics["nll"] = ((w * (survival.detach() + self.aligned_edits(batch, h.detach(), pi.detach()))).sum()
                               / n_units.clamp(min=1))
             metrics["alignment_slack"] = loss.detach() - metrics["nll"]
@@ -497,17 +484,14 @@ class Model(nn.Module):
         """Tau-leaping from x0 to t = 1 (the paper's sampler for the edit chain), all rows at once.
 
         prompt (B, P) right-padded, prompt_lens (B,) -> tokens (B, max_new_tokens), -1 after each row's end (with
-        history=True also the canvas after every step: masks as the mask id). The canvas starts as x0 (at most
-        max_new_tokens masks, or nothing; an unconditional row of rows data opens with bos, as in training).
-        Step i reads x_t at t = i / steps; over [t, s] each edit fires with probability its rate integrated over
-        the step: rho (kappa_s - kappa_t), and for a mask (total rate w) (kappa_s - kappa_t) / (1 - kappa_t).
-        Per gap (START and every position) at most one insertion, per position at most one of deletion or
-        substitution (which, in proportion to their rates); tokens drawn from Q in float64. All edits read the
-        same x_t; the prompt is never edited. The last step (s = 1) edits every mask left and fires every other
-        edit still expected at least 1/2. Insertions past max_new_tokens: a random subset that fits.
-        mask_order='confidence': per row as many mask edits as the draws fired, as surest_mask_edits() says.
-        self.edit_counts: per row (B,) the insertions, deletions, substitutions, and the deletions and
-        substitutions of masks ('del_mask', 'sub_mask'; the rest undo a written token)."""
+        history=True also the canvas after every step). The canvas starts as x0 (at most max_new_tokens masks, or
+        nothing). Step i reads x_t at t = i / steps; over [t, s] each edit fires with probability its rate integrated
+        over the step: rho (kappa_s - kappa_t), for a mask (total rate w) (kappa_s - kappa_t) / (1 - kappa_t). Per
+        gap at most one insertion, per position at most one deletion or substitution (which, by their rates); tokens
+        drawn from Q in float64; the prompt is never edited. The last step (s = 1) edits every mask left and fires
+        every other edit still expected at least 1/2. Insertions past max_new_tokens: a random subset that fits.
+        mask_order='confidence': as many mask edits per row as the draws fired (surest_mask_edits).
+        self.edit_counts: per row (B,) 'ins', 'del', 'sub', and of those 'del_mask', 'sub_mask' the edits of masks."""
         c, dev = self.config, prompt.device
         B, Lc = prompt.size(0), max_new_tokens  # Lc: the most canvas tokens a row may have
         base, start = self.prefix(prompt, prompt_lens, Lc)  # (B, W + 1) prompt, START, fill; (B,) START's column
@@ -537,7 +521,7 @@ class Model(nn.Module):
             h = h.gather(1, (start[:, None] + j)[:, :, None].expand(-1, -1, h.size(-1)))  # (B, Lc + 1, C)
             gap_ok = j <= n[:, None]  # (B, Lc + 1) START and the canvas
             pos_ok = (j >= 1) & gap_ok  # the canvas
-            old = torch.cat([torch.full((B, 1), -1, dtype=torch.long, device=dev), seq], 1)  # (B, Lc + 1) per slot
+            old = F.pad(seq, (1, 0), value=-1)  # (B, Lc + 1) the token at each slot, -1 at START
             is_mask = pos_ok & (old == self.mask_id)
             rho, share = self.rates(h, is_mask)
             e = rho.double() * (ks - kt)  # (B, Lc + 1, 3) expected edits over [t, s]
@@ -575,8 +559,7 @@ class Model(nn.Module):
         self.edit_counts = made
         out = torch.where(k < n[:, None], seq, -1)
         if c.eos_id is not None and self.rows_data:  # a trailing data eos is the end, not a token
-            last_tok = out.gather(1, (n - 1).clamp(min=0)[:, None]).squeeze(1)
-            out = torch.where((k == (n - 1)[:, None]) & ((n > 0) & (last_tok == c.eos_id))[:, None], -1, out)
+            out = out.masked_fill((k == (n - 1)[:, None]) & (out == c.eos_id), -1)
         return (out, steps) if history else out
 
     def prefix(self, prompt: torch.Tensor, prompt_lens: torch.Tensor, Lc: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -597,11 +580,10 @@ class Model(nn.Module):
         return base.scatter_(1, start[:, None], self.start_id), start
 
     def surest_mask_edits(self, h, share, is_mask, fire, is_del, new):
-        """mask_order='confidence', our departure from the paper's sampler (as mdlm.py's order='confidence'):
-        per row as many mask edits as the draws fired (all masks left at the last step), at the masks whose
-        likeliest outcome (delete, p_del, or substitute by a, p_sub Q_sub(a)) is likeliest, as that outcome
-        (MaskGIT's order; not the process the loss bounds). h (B, S, C), share (B, S, 2), is_mask, fire, is_del
-        (B, S) -> fire, is_del, and given (B, S): the substitutions whose token it wrote into new (B, S)."""
+        """mask_order='confidence' (MaskGIT's order, as mdlm.py's; not the chain the loss bounds): per row as many
+        mask edits as the draws fired, at the masks whose likeliest outcome (delete: p_del; substitute by a: p_sub
+        Q_sub(a)) is likeliest, as that outcome. h (B, S, C), share (B, S, 2), is_mask, fire, is_del (B, S) ->
+        fire, is_del, and given (B, S): the substitutions whose token it wrote into new (B, S)."""
         lp_sub = self.token_logits(h[is_mask], SUB).log_softmax(-1) + share[is_mask][:, 1:].log()  # (M, V)
         lp_best, best_tok = lp_sub.max(-1)  # (M,) each
         lp_del = share[is_mask][:, 0].log()  # (M,)

@@ -191,7 +191,7 @@ def shipped() -> list[str]:
         src = torch.load(path, map_location="cpu", weights_only=True)["source"]["ckpt"]
         r = rows.get(src)
         shown_rows += [r] if r else []
-        extra = r["eval_command"].split("--split=test")[-1].strip()  # the sampler settings shipped with it
+        extra = r["eval_command"].split("--split=test")[-1].strip() if r else ""  # the sampler settings shipped
         what = (f"test seq / tok {100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')} / {100 * r['test_tok_acc']:.1f}"
                 f"{before(r, 'accuracy')}% (`{r['config']}`, seed {r['seed']}"
                 f"{', eval ' + repr(extra) if extra else ''})"

@@ -1,6 +1,6 @@
 # MDLM on star_medium (XLM Table 1 row; paper 36.5 / 90.6 at 12L/768): the star_easy recipe (4L/64, neighbour
 # mixing, absolute positions, mask counts k ~ U{1..L}, 20k steps) and ILM's phase 2 (lr 6e-4 -> 2e-5 with an
-# EMA) to 32k steps. Rows: test 63.9 / 69.6 (seed 1337), 73.3 / 78.2 (seed 2); 38-42 min on a shared thread.
+# EMA) to 32k steps. Rows: test 65.3 / 71.3 (seed 1337, after the neighbour_mix fix; 63.9 before), 73.3 / 78.2 (seed 2, before).
 out_dir = "out/mdlm_star_medium"
 dataset = "star/medium"
 model = "mdlm"

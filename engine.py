@@ -545,7 +545,7 @@ def checkpoint_weights(ckpt: dict, use_ema: bool = True) -> dict:
 
 def vocabulary(meta: dict) -> list:
     """What makes ids mean the same tokens: data with equal vocabularies can share a model (eval.py's
-    same_vocabulary compares the same keys)."""
+    --dataset, train.py's --init_from)."""
     return [meta.get(k) for k in ("vocab_size", "itos", "tokenizer", "pad", "bos", "eos", "mask")]
 
 

@@ -30,7 +30,7 @@ import torch
 from data.loader import Dataset, NanoError, decode, load_meta, prepare_hint
 from engine import (LossSums, check_max_new_tokens, check_out_dir, data_dir, dumps, eval_items, evaluate,
                     inference_setup, load_checkpoint, model_from_checkpoint, noised_loss, print_help, run_main,
-                    wants_help)
+                    vocabulary, wants_help)
 
 DEFAULTS = dict(
     ckpt="",  # path to a checkpoint written by train.py
@@ -171,9 +171,6 @@ def token_ids(x) -> list[int]:
 
 def same_vocabulary(meta: dict, trained: dict, dataset: str, ckpt_path: str):
     """A checkpoint can be evaluated on another dataset only if the ids mean the same tokens."""
-    def vocabulary(m: dict) -> list:
-        return [m.get(k) for k in ("vocab_size", "itos", "tokenizer", "pad", "bos", "eos", "mask")]
-
     if vocabulary(meta) != vocabulary(trained):
         raise NanoError(f"--dataset={dataset} has another vocabulary (vocab_size, itos, tokenizer or special ids) "
                         f"than {ckpt_path} was trained on; evaluate it on data made with the same vocabulary")

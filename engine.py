@@ -242,6 +242,7 @@ RULES = {
     "seed": (lambda v: 0 <= v < 2 ** 32, "in [0, 2^32)"),
     "threads": (lambda v: 0 <= v <= 1024, "in [0, 1024] (0 = the free cores)"),
     "lr_schedule": (lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'"),
+    "optimizer": (lambda v: v in ("adamw", "muon"), "'adamw' or 'muon'"),
     "dtype": (lambda v: v in ("auto", "bfloat16", "float32"),
               "'auto' (bfloat16 on CUDA, float32 on CPU), 'bfloat16' or 'float32'; float16 would need loss "
               "scaling, which this loop does not do"),
@@ -387,6 +388,101 @@ def set_threads(n: int, processes: int = 1) -> int:
         n = max(1, int((os.cpu_count() or 1) - os.getloadavg()[0] + 0.5) // max(1, processes))
     torch.set_num_threads(n)
     return n
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon (Jordan et al. 2024): SGD with Nesterov momentum whose update, per matrix, is replaced by the
+    nearest semi-orthogonal matrix (a quintic Newton-Schulz iteration). torch.optim.Muon does the iteration in
+    bfloat16, which CPUs without bf16 units run several times slower than the whole step; this one keeps
+    float32 off CUDA and stacks the matrices of one shape. The step is scaled by 0.2 sqrt(max(rows, cols)) to
+    AdamW's update RMS (Liu et al. 2025, "Muon is Scalable for LLM Training"), so one learning rate and weight
+    decay serve both optimizers."""
+
+    def __init__(self, params, lr: float, weight_decay: float, momentum: float = 0.95, ns_steps: int = 5):
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, ns_steps=ns_steps))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            by_shape = {}
+            for p in group["params"]:
+                if p.grad is not None:
+                    by_shape.setdefault(tuple(p.shape), []).append(p)
+            for (rows, cols), ps in by_shape.items():
+                bufs = [self.state[p].setdefault("momentum", torch.zeros_like(p)) for p in ps]
+                grads = [p.grad for p in ps]
+                torch._foreach_lerp_(bufs, grads, 1 - group["momentum"])  # m = mu m + (1 - mu) g
+                G = torch.stack(grads).lerp_(torch.stack(bufs), group["momentum"])  # Nesterov: (1-mu) g + mu m
+                X = G.bfloat16() if G.is_cuda else G  # (n, rows, cols)
+                if rows > cols:
+                    X = X.mT
+                X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # spectral norm <= Frobenius norm <= 1
+                a, b, c = 3.4445, -4.7750, 2.0315  # quintic X <- aX + b(XX^T)X + c(XX^T)^2 X: singular values -> ~1
+                for _ in range(group["ns_steps"]):
+                    A = X @ X.mT
+                    X = a * X + (b * A + c * A @ A) @ X
+                if rows > cols:
+                    X = X.mT
+                torch._foreach_mul_(ps, 1 - group["lr"] * group["weight_decay"])  # decoupled weight decay
+                torch._foreach_add_(ps, list(X.to(G.dtype).unbind(0)), alpha=-group["lr"] * 0.2 * max(rows, cols) ** 0.5)
+
+
+class Optimizers:
+    """Several torch optimizers stepped as one, with one list of param_groups (the loop sets their lr) and one
+    state_dict in torch's format (the groups and per-parameter states numbered on across the parts)."""
+
+    def __init__(self, *parts: torch.optim.Optimizer):
+        self.parts = parts
+
+    @property
+    def param_groups(self) -> list[dict]:  # a property: load_state_dict replaces the parts' groups
+        return [g for o in self.parts for g in o.param_groups]
+
+    def step(self):
+        for o in self.parts:
+            o.step()
+
+    def zero_grad(self, set_to_none: bool = True):
+        for o in self.parts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        state, groups, offset = {}, [], 0
+        for o in self.parts:
+            sd = o.state_dict()
+            state.update({i + offset: v for i, v in sd["state"].items()})
+            groups += [{**g, "params": [i + offset for i in g["params"]]} for g in sd["param_groups"]]
+            offset += sum(len(g["params"]) for g in sd["param_groups"])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, sd: dict):
+        if len(sd["param_groups"]) != len(self.param_groups):
+            raise ValueError(f"{len(sd['param_groups'])} parameter groups saved, {len(self.param_groups)} here")
+        at = 0
+        for o in self.parts:
+            groups = sd["param_groups"][at:at + len(o.param_groups)]
+            at += len(o.param_groups)
+            ids = {i for g in groups for i in g["params"]}
+            o.load_state_dict({"state": {i: v for i, v in sd["state"].items() if i in ids}, "param_groups": groups})
+
+
+def make_optimizer(model: torch.nn.Module, C, fused: bool):
+    """AdamW, or with optimizer='muon' Muon for the hidden matrices (the 2-D weights of the Linear layers in
+    the model's block lists) and AdamW for embeddings, heads, norms and biases, as modded-nanogpt splits them."""
+    hidden = set()
+    if C.optimizer == "muon":
+        for blocks in (m for m in model.modules() if isinstance(m, torch.nn.ModuleList)):
+            hidden |= {id(m.weight) for m in blocks.modules() if isinstance(m, torch.nn.Linear)}
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2 and id(p) not in hidden]  # matrices, embeddings
+    no_decay = [p for p in params if p.dim() < 2]  # norms, biases
+    adamw = torch.optim.AdamW([{"params": decay, "weight_decay": C.weight_decay},
+                               {"params": no_decay, "weight_decay": 0.0}], lr=C.learning_rate,
+                              betas=(C.beta1, C.beta2), fused=fused)
+    if not hidden:
+        return adamw
+    muon = Muon([p for p in params if id(p) in hidden], lr=C.learning_rate, weight_decay=C.weight_decay)
+    return Optimizers(adamw, muon)
 
 
 def autocast_for(device: str, dtype: str):

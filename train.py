@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from data.loader import Dataset, NanoError, load_meta
 from engine import (DATA_FIELDS, all_finite, all_reduce_sum, autocast_for, build_model, check_config, check_out_dir,
                     check_type, checkpoint_weights, data_dir, data_keys, dumps, evaluate, get_config, git_commit,
-                    has_prompts, load_checkpoint, load_state, lock_out_dir, model_defaults, noised_loss, pick_device,
+                    has_prompts, load_checkpoint, load_state, lock_out_dir, make_optimizer, model_defaults, noised_loss, pick_device,
                     print_help, remove_stale_temp_files, run_main, save_checkpoint, set_threads, vocabulary,
                     wants_help)
 
@@ -68,6 +68,7 @@ warmup_iters = 100
 weight_decay = 0.3
 beta1 = 0.9
 beta2 = 0.99
+optimizer = "adamw"  # 'adamw', or 'muon': Muon for the blocks' matrices, AdamW for embeddings, heads and norms
 grad_clip = 1.0  # 0 = off
 ema_decay = 0.0  # > 0 keeps an EMA of the weights, used for eval and saved
 overfit_batches = 0  # > 0: train on this many fixed batches (the XLM paper's debug=overfit)
@@ -262,14 +263,6 @@ def optional_wandb(C, master: bool):
     except ImportError:
         raise NanoError("wandb_log=True needs `pip install wandb`; or leave --wandb_log=False")
     return wandb
-
-
-def make_optimizer(model: torch.nn.Module, C, fused: bool) -> torch.optim.AdamW:
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]  # matrices, embeddings
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]  # norms, biases
-    return torch.optim.AdamW([{"params": decay, "weight_decay": C.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=C.learning_rate,
-                             betas=(C.beta1, C.beta2), fused=fused)
 
 
 def resume_from(ckpt: dict, path: str, C, raw_model, optimizer, ema_model, rank: int, cuda: bool):
@@ -497,7 +490,9 @@ def main(argv: list[str]) -> dict:
             lr = get_lr(step, P)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            optimizer.param_groups[0]["weight_decay"] = P.weight_decay
+            for group in optimizer.param_groups:  # the groups of matrices decay; norms and biases do not
+                if any(p.dim() >= 2 for p in group["params"]):
+                    group["weight_decay"] = P.weight_decay
             items = batch_items(train_data, P, step)
             loss_total = 0.0
             for micro_step in range(grad_accum):

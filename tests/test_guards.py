@@ -5,7 +5,7 @@ classes 1, 4 and 6). CPU only, one thread.
     OMP_NUM_THREADS=1 python -m pytest -q tests/test_guards.py -k advice -s   # prints every message followed
 
 The scripts run in a forked copy of this process (test_trust.run: exit status, stdout and stderr are the real
-ones); bench/star_row.py, which starts its own processes, runs as a subprocess.
+ones); bench/star_row.py too, and the train.py and eval.py it starts run in forks of that copy.
 """
 import glob
 import json
@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from types import SimpleNamespace
 
@@ -429,9 +428,11 @@ def row(star_data, tmp_path):
 
 
 def star_row(R, *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, os.path.join(ROOT, "bench", "star_row.py"), R.config, "--seed=5",
-                           f"--out={R.results}", *flags], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    """`python bench/star_row.py ...` in a fork, its train.py and eval.py in forks of it (test_trust.run,
+    inline=True): the exit status and stderr are the real ones, without three interpreter starts per call."""
+    argv = [R.config, "--seed=5", f"--out={R.results}", *flags]
+    r = run(os.path.join("bench", "star_row.py"), *argv, env={**os.environ, "OMP_NUM_THREADS": "1"}, inline=True)
+    return subprocess.CompletedProcess(argv, r.rc, r.out, r.err)
 
 
 def star_row_line(r) -> str:

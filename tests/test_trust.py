@@ -13,6 +13,7 @@ import glob
 import json
 import math
 import os
+import resource
 import runpy
 import shutil
 import signal
@@ -51,8 +52,57 @@ def readable_by(user: int) -> bool:
     return os.waitpid(pid, 0)[1] == 0
 
 
-def run(script: str, *args: str, user: int | None = None) -> SimpleNamespace:
-    """`python <script> args` in a fork of this process: (rc, out, err) as the shell would see them."""
+def run_script(path: str, argv: list[str]) -> int:
+    """Run the script at `path` in this process as `python path argv` would: -> its exit status (a sys.exit
+    message or an uncaught exception's traceback goes to stderr, as the interpreter prints them)."""
+    sys.argv = [path, *argv]
+    sys.path.insert(0, os.path.dirname(path))  # the interpreter puts the script's folder first
+    try:
+        runpy.run_path(path, run_name="__main__")
+        return 0
+    except SystemExit as e:  # what the interpreter does with sys.exit(x)
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        print(e.code, file=sys.stderr)
+        return 1
+    except BaseException:  # what the interpreter does with an uncaught exception
+        traceback.print_exc()
+        return 1
+
+
+def inline_python(real_run):
+    """subprocess.run for a script that starts others (bench/star_row.py): `[sys.executable, script.py, ...]`
+    with at most cwd= runs in a fork of the caller (its stdout and stderr are the caller's, as a child's are);
+    anything else goes to the real subprocess.run."""
+    def run_(cmd, *a, **kw):
+        if a or set(kw) - {"cwd"} or not (isinstance(cmd, list) and len(cmd) >= 2 and cmd[0] == sys.executable
+                                          and str(cmd[1]).endswith(".py")):
+            return real_run(cmd, *a, **kw)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                if kw.get("cwd"):
+                    os.chdir(kw["cwd"])
+                code = run_script(os.path.abspath(cmd[1]), [str(c) for c in cmd[2:]])
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        return subprocess.CompletedProcess(cmd, os.waitstatus_to_exitcode(status))
+    return run_
+
+
+def run(script: str, *args: str, user: int | None = None, cwd: str = ROOT, env: dict | None = None,
+        limit: int | None = None, inline: bool = False) -> SimpleNamespace:
+    """`python <script> args` in a fork of this process: (rc, out, err) as the shell would see them. cwd: where
+    it runs; env: its whole environment (default: this one's); limit: a file-size limit in bytes (RLIMIT_FSIZE);
+    inline: the python scripts it starts with subprocess.run run in forks too (inline_python)."""
     if user is not None and not readable_by(user):  # e.g. a checkout under root's private home folder
         pytest.skip(f"user {user} cannot read this checkout ({ROOT}), so it cannot run train.py as that user")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -65,25 +115,20 @@ def run(script: str, *args: str, user: int | None = None) -> SimpleNamespace:
                 os.dup2(err.fileno(), 2)
                 sys.stdout = open(1, "w", buffering=1, closefd=False)
                 sys.stderr = open(2, "w", buffering=1, closefd=False)
+                if env is not None:
+                    os.environ.clear()
+                    os.environ.update(env)
+                if limit is not None:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
                 if user is not None:
                     os.setgid(user)
                     os.setuid(user)
+                if inline:
+                    subprocess.run = inline_python(subprocess.run)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 signal.alarm(120)  # a case that hangs ends (SIGALRM) instead of hanging the suite
-                sys.argv = [os.path.join(ROOT, script), *args]
-                os.chdir(ROOT)
-                try:
-                    runpy.run_path(sys.argv[0], run_name="__main__")
-                    code = 0
-                except SystemExit as e:  # what the interpreter does with sys.exit(x)
-                    if e.code is None or isinstance(e.code, int):
-                        code = e.code or 0
-                    else:
-                        print(e.code, file=sys.stderr)
-                        code = 1
-                except BaseException:  # what the interpreter does with an uncaught exception
-                    traceback.print_exc()
-                    code = 1
+                os.chdir(cwd)
+                code = run_script(os.path.join(ROOT, script), list(args))
             finally:
                 try:
                     sys.stdout.flush()

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from test_trust import run
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -28,8 +29,12 @@ def row_run(star_data, tmp_path):
 
 
 def star_row(config: str, results: str, *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, os.path.join(ROOT, "bench", "star_row.py"), config, "--seed=5",
-                           f"--out={results}", *flags], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    """`python bench/star_row.py ...` in a fork of this process, the train.py and eval.py it starts in forks of
+    that (test_trust.run, inline=True): the real exit status, stdout and stderr, without three interpreter starts
+    per call. test_bad_input_is_one_line_and_writes_nothing starts the script itself once, as a subprocess."""
+    argv = [config, "--seed=5", f"--out={results}", *flags]
+    r = run(os.path.join("bench", "star_row.py"), *argv, env=ENV, inline=True)
+    return subprocess.CompletedProcess(argv, r.rc, r.out, r.err)
 
 
 def test_a_row_holds_what_the_table_needs_and_is_never_replaced_unasked(row_run):

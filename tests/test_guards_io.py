@@ -4,7 +4,8 @@ I/O or data failure one line on stderr with exit status 1, nothing silently chan
 
 Progress bars are not error output: they are turned off (TQDM_DISABLE=1) or left out of the count. The full
 disk (ENOSPC) is simulated in-process by an `open` that fails as a full disk does (no tmpfs to fill here); the
-file-size limit is real (RLIMIT_FSIZE in the child, which gets EFBIG: Python ignores SIGXFSZ).
+file-size limit is real (RLIMIT_FSIZE in the child, which gets EFBIG: Python ignores SIGXFSZ). The scripts
+run in a fork of this process (test_trust.run), but for torchrun and the offline LM data (new interpreters).
 
     python -m pytest tests/test_guards_io.py -q
 """
@@ -12,7 +13,6 @@ import errno
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -25,15 +25,22 @@ import eval as evaluate_script
 import train
 from conftest import ROOT, TINY
 from data.loader import NanoError
+from test_trust import run as fork_run
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
 
 
-def run(*args, cwd=ROOT, env=ENV, limit=None, timeout=300) -> subprocess.CompletedProcess:
-    """python <args> from cwd; limit: a file-size limit in bytes for the child."""
-    preexec = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))) if limit else None
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          preexec_fn=preexec, timeout=timeout)
+def run(script, *args, cwd=ROOT, env=ENV, limit=None) -> subprocess.CompletedProcess:
+    """python <script> <args> from cwd, in a fork of this process (test_trust.run: the real exit status, stdout
+    and stderr, without an interpreter start per case); limit: a file-size limit in bytes for the child."""
+    r = fork_run(script, *args, cwd=cwd, env=env, limit=limit)
+    return subprocess.CompletedProcess([sys.executable, script, *args], r.rc, r.out, r.err)
+
+
+def run_subprocess(*args, cwd=ROOT, env=ENV, timeout=300) -> subprocess.CompletedProcess:
+    """python <args> from cwd in a new interpreter: for what must be set before a library is first imported
+    (HF_HUB_OFFLINE for huggingface_hub, which this process may have imported already)."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def one_line_error(r: subprocess.CompletedProcess) -> str:
@@ -301,7 +308,7 @@ def test_torchrun_failure_shows_our_line_as_the_root_cause_and_leaves_no_folder(
 @pytest.mark.parametrize("script,size", [("lm1b", "GB"), ("openwebtext", "GB")])
 def test_lm_data_offline_is_one_line_naming_the_local_option(script, size, tmp_path):
     env = {**ENV, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    r = run(os.path.join("data", script, "prepare.py"), f"--out={tmp_path / 'o'}", env=env)
+    r = run_subprocess(os.path.join("data", script, "prepare.py"), f"--out={tmp_path / 'o'}", env=env)
     line = one_line_error(r)
     assert "--data_files" in line and "offline" in line.lower(), line
     assert size in r.stdout and "download" in r.stdout  # the size is said before anything starts

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from types import SimpleNamespace
@@ -98,21 +99,32 @@ def inline_python(real_run):
     return run_
 
 
+def _drain(fd: int, into):
+    with os.fdopen(fd, "rb") as f:
+        shutil.copyfileobj(f, into)
+
+
 def run(script: str, *args: str, user: int | None = None, cwd: str = ROOT, env: dict | None = None,
         limit: int | None = None, inline: bool = False) -> SimpleNamespace:
     """`python <script> args` in a fork of this process: (rc, out, err) as the shell would see them. cwd: where
-    it runs; env: its whole environment (default: this one's); limit: a file-size limit in bytes (RLIMIT_FSIZE);
-    inline: the python scripts it starts with subprocess.run run in forks too (inline_python)."""
+    it runs; env: its whole environment (default: this one's); limit: a file-size limit in bytes (RLIMIT_FSIZE;
+    its stdout and stderr are then pipes, as a subprocess's are, which the limit does not count); inline: the
+    python scripts it starts with subprocess.run run in forks too (inline_python)."""
     if user is not None and not readable_by(user):  # e.g. a checkout under root's private home folder
         pytest.skip(f"user {user} cannot read this checkout ({ROOT}), so it cannot run train.py as that user")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        pipes = [os.pipe(), os.pipe()] if limit is not None else None
+        sys.stdout.flush()
+        sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # the child never returns into pytest
             code = 1
             torch.set_num_threads(1)  # the parent's OpenMP pool is not usable after a fork: run ops inline
             try:
-                os.dup2(out.fileno(), 1)
-                os.dup2(err.fileno(), 2)
+                os.dup2(pipes[0][1] if pipes else out.fileno(), 1)
+                os.dup2(pipes[1][1] if pipes else err.fileno(), 2)
+                for fd in sum(map(list, pipes or []), []):
+                    os.close(fd)
                 sys.stdout = open(1, "w", buffering=1, closefd=False)
                 sys.stderr = open(2, "w", buffering=1, closefd=False)
                 if env is not None:
@@ -135,6 +147,14 @@ def run(script: str, *args: str, user: int | None = None, cwd: str = ROOT, env: 
                     sys.stderr.flush()
                 finally:
                     os._exit(code)
+        if pipes:  # drain both pipes while the child writes (a full pipe would stop it)
+            for r, w in pipes:
+                os.close(w)
+            readers = [threading.Thread(target=_drain, args=(r, f)) for (r, _), f in zip(pipes, (out, err))]
+            for t in readers:
+                t.start()
+            for t in readers:
+                t.join()
         _, status = os.waitpid(pid, 0)
         out.seek(0)
         err.seek(0)

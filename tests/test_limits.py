@@ -16,6 +16,14 @@ import engine
 import train
 from conftest import ROOT, TINY
 from data.loader import NanoError
+from test_trust import run as fork_run
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    """`python <script> args` from the repo root, in a fork of this process (test_trust.run): the real exit
+    status, stdout and stderr, without an interpreter start per case."""
+    r = fork_run(script, *args)
+    return subprocess.CompletedProcess([sys.executable, script, *args], r.rc, r.out, r.err)
 
 
 def limited_fields():
@@ -78,8 +86,7 @@ def test_a_model_without_limits_or_with_a_field_missing_is_refused(monkeypatch):
 ])
 def test_train_refuses_before_anything_is_written(star_data, tmp_path, argv, says):
     out = tmp_path / "run"
-    r = subprocess.run([sys.executable, "train.py", f"--dataset={star_data()}", f"--out_dir={out}", *TINY[1:],
-                        "--max_iters=2", *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = run("train.py", f"--dataset={star_data()}", f"--out_dir={out}", *TINY[1:], "--max_iters=2", *argv)
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().splitlines() == [f"error: {r.stderr.strip().split('error: ', 1)[1]}"]
     assert says in r.stderr
@@ -90,8 +97,7 @@ def test_sampler_overrides_are_checked_at_sample_time(tmp_path):
     ckpt = os.path.join(ROOT, "models", "pretrained", "mdlm_star_easy.pt")
     for argv, says in ((["--sample_eps=2.0"], "sample_eps=2.0 must be in [0.0, 0.5]"),
                        (["--order=backwards"], "order='backwards' must be one of 'random', 'confidence'")):
-        r = subprocess.run([sys.executable, "sample.py", f"--ckpt={ckpt}", "--num_samples=1", *argv], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+        r = run("sample.py", f"--ckpt={ckpt}", "--num_samples=1", *argv)
         assert r.returncode == 1 and "Traceback" not in r.stderr and says in r.stderr, r.stderr
 
 

@@ -31,16 +31,28 @@ def train_cmd(data_dir: str, out_dir: str, max_iters: int, resume: bool) -> list
         ["--resume"] if resume else [])
 
 
-def run_with_kills(data_dir: str, work: str, kills: int, max_iters: int, seed: int = 0) -> dict:
+def start_process(cmd: list[str]):
+    """A training process: `cmd` in a new interpreter (stdout and stderr discarded) -> its Popen."""
+    return subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def finish(p):
+    if p.wait() != 0:
+        raise RuntimeError(f"training exited with status {p.returncode}")
+
+
+def run_with_kills(data_dir: str, work: str, kills: int, max_iters: int, seed: int = 0, start=start_process,
+                   kill_after: tuple[float, float] = (1.5, 4.0)) -> dict:
+    """start(cmd) -> a process object with send_signal and wait (tests/test_crash.py passes forks of pytest);
+    each kill comes after a time drawn uniformly from kill_after (seconds)."""
     rng = random.Random(seed)
     ref, victim = os.path.join(work, "reference"), os.path.join(work, "killed")
-    subprocess.run(train_cmd(data_dir, ref, max_iters, False), env=ENV, check=True, capture_output=True)
+    finish(start(train_cmd(data_dir, ref, max_iters, False)))
     ckpt = os.path.join(victim, "ckpt.pt")
     steps_at_kill, unreadable = [], 0
     for _ in range(kills):
-        p = subprocess.Popen(train_cmd(data_dir, victim, max_iters, os.path.exists(ckpt)), env=ENV,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 4.0))  # startup is ~1-2 s; the rest lands anywhere in the loop
+        p = start(train_cmd(data_dir, victim, max_iters, os.path.exists(ckpt)))
+        time.sleep(rng.uniform(*kill_after))  # a new interpreter starts in ~1-2 s; the rest lands anywhere in the loop
         p.send_signal(signal.SIGKILL)
         p.wait()
         if os.path.exists(ckpt):
@@ -51,8 +63,7 @@ def run_with_kills(data_dir: str, work: str, kills: int, max_iters: int, seed: i
         if steps_at_kill and steps_at_kill[-1] >= max_iters:
             break
     if not steps_at_kill or steps_at_kill[-1] < max_iters:  # finish the run (a finished one refuses --resume)
-        subprocess.run(train_cmd(data_dir, victim, max_iters, os.path.exists(ckpt)), env=ENV, check=True,
-                       capture_output=True)
+        finish(start(train_cmd(data_dir, victim, max_iters, os.path.exists(ckpt))))
     a = torch.load(os.path.join(ref, "ckpt.pt"), weights_only=True)
     b = torch.load(ckpt, weights_only=True)
     same = all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]) and \

@@ -6,16 +6,55 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest  # noqa: F401
 import torch
 
+from conftest import ROOT
 from kill_resume import ENV, run_with_kills, train_cmd
+from test_trust import run_script
+
+
+class Forked:
+    """`python train.py ...` (cmd) in a fork of this process, as kill_resume.start_process starts it in a new
+    interpreter (stdout and stderr discarded): training starts at once, so a kill lands in the loop, not in
+    the ~4 s of imports a new interpreter spends first (torch, and torch._dynamo that AdamW imports)."""
+
+    def __init__(self, cmd: list[str]):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid, self.returncode = os.fork(), None
+        if self.pid == 0:
+            code = 1
+            try:
+                torch.set_num_threads(1)  # the parent's OpenMP pool is not usable after a fork
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+                os.environ.update(ENV)
+                os.chdir(ROOT)
+                code = run_script(cmd[1], cmd[2:])
+            finally:
+                os._exit(code)
+
+    def send_signal(self, sig):
+        os.kill(self.pid, sig)
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
 
 
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(star_data, tmp_path):
-    r = run_with_kills(star_data(), str(tmp_path), kills=3, max_iters=120)
+    """The short version of tests/kill_resume.py, its processes forks of this one (Forked): 3 kills 0.2-1 s after
+    a start (a 120-step run here takes ~3 s from scratch: each kill lands in the loop, as the new interpreters'
+    1.5-4 s did not always, e.g. checkpoint steps [27, 39, 39]: the third died in its imports)."""
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # imports torch._dynamo once, here, not in every fork
+    r = run_with_kills(star_data(), str(tmp_path), kills=3, max_iters=120, start=Forked, kill_after=(0.2, 1.0))
+    print(r)
     assert r["unreadable"] == 0
     assert r["final_step"] == 120
     assert r["bit_identical"], r

@@ -6,46 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest  # noqa: F401
 import torch
 
-from conftest import ROOT
 from kill_resume import ENV, run_with_kills, train_cmd
-from test_trust import run_script
-
-
-class Forked:
-    """`python train.py ...` (cmd) in a fork of this process, as kill_resume.start_process starts it in a new
-    interpreter (stdout and stderr discarded): training starts at once, so a kill lands in the loop, not in
-    the ~4 s of imports a new interpreter spends first (torch, and torch._dynamo that AdamW imports)."""
-
-    def __init__(self, cmd: list[str]):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self.pid, self.returncode = os.fork(), None
-        if self.pid == 0:
-            code = 1
-            try:
-                torch.set_num_threads(1)  # the parent's OpenMP pool is not usable after a fork
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 1)
-                os.dup2(devnull, 2)
-                os.environ.update(ENV)
-                os.chdir(ROOT)
-                code = run_script(cmd[1], cmd[2:])
-            finally:
-                os._exit(code)
-
-    def send_signal(self, sig):
-        os.kill(self.pid, sig)
-
-    def wait(self) -> int:
-        if self.returncode is None:
-            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
-        return self.returncode
+from test_trust import Forked
 
 
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(star_data, tmp_path):

@@ -7,13 +7,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from data.loader import Dataset, NanoError
+from test_trust import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DELETE = object()
@@ -211,10 +210,9 @@ def test_bad_data_from_the_command_line(data_copy, tmp_path, name):
     """train.py prints the one line `error: ...` and exits with status 1 before any step, no traceback."""
     _, mutate, regex = next(c for c in CASES if c[0] == name)
     mutate(data_copy)
-    r = subprocess.run([sys.executable, "train.py", f"--dataset={data_copy}", "--max_iters=1",
-                        f"--out_dir={tmp_path / 'out'}"], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and re.match("error: " + expected(regex, data_copy), errors[0]), r.stderr
+    r = run("train.py", f"--dataset={data_copy}", "--max_iters=1", f"--out_dir={tmp_path / 'out'}",
+            env={**os.environ, "OMP_NUM_THREADS": "1"})  # in a fork of pytest: the real exit status and stderr
+    assert r.rc == 1 and "Traceback" not in r.err, r.err
+    errors = [line for line in r.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and re.match("error: " + expected(regex, data_copy), errors[0]), r.err
     assert not os.path.exists(tmp_path / "out" / "ckpt.pt")

@@ -16,6 +16,7 @@ import torch
 import engine
 import train
 from data.loader import Dataset, NanoError
+from test_trust import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,10 +111,9 @@ def test_resume_a_checkpoint_older_than_a_model_option(star_data, tiny, tmp_path
 
 def test_prompt_outside_vocabulary(star_data, tiny, tmp_path):
     train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", "--max_iters=1", *tiny])
-    r = subprocess.run([sys.executable, "sample.py", f"--ckpt={tmp_path}/ckpt.pt", "--prompt=4 5 banana"],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "prompt tokens ['banana'] are not in the vocabulary of star_easy" in r.stderr
+    r = run("sample.py", f"--ckpt={tmp_path}/ckpt.pt", "--prompt=4 5 banana")  # a fork: real status and stderr
+    assert r.rc == 1 and "Traceback" not in r.err
+    assert "prompt tokens ['banana'] are not in the vocabulary of star_easy" in r.err
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(star_data, tiny, tmp_path):

@@ -79,9 +79,12 @@ def main():
         for model in args.models.split(","):
             ours, theirs = [], []
             for _ in range(args.rounds):  # alternate, so a busy moment hits both
-                ours.append(run_ours(model, size, False, args.steps, args.batch_size, "star/easy", args.work,
-                                     args.dtype))
-                theirs.append(run_theirs(model, size, args.steps, args.batch_size, args.dtype))
+                load = os.getloadavg()[0]  # the 1-minute load before each run: > 0.5 or so, another job ran
+                ours.append({**run_ours(model, size, False, args.steps, args.batch_size, "star/easy", args.work,
+                                        args.dtype), "load_before": load})
+                load = os.getloadavg()[0]
+                theirs.append({**run_theirs(model, size, args.steps, args.batch_size, args.dtype),
+                               "load_before": load})
             ok_o = [r for r in ours if "error" not in r]
             ok_t = [r for r in theirs if "error" not in r]
             if not ok_o or not ok_t:

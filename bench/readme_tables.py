@@ -94,17 +94,21 @@ def train_throughput() -> str:
 
 def compare_xlm() -> str:
     out = ["| model | size | rounds | steps/s ours / XLM | ratio | command to 1st step ours / XLM (s) | "
-           "peak RSS ours / XLM (MB) | JSON |", "|---|---|---|---|---|---|---|---|"]
+           "peak RSS ours / XLM (MB) | load before runs | JSON |", "|---|---|---|---|---|---|---|---|---|"]
     for name in FILES["compare_xlm"]:
         for row in load(name)["rows"]:
             ours, theirs = row["ours"], row["theirs"]
             rss = [float(fields(t["raw"])["peak_rss_mb"]) for t in theirs]
+            loads = [r["load_before"] for r in ours + theirs if "load_before" in r]
             out.append(f"| {shown(row['model'])} | {row['size']} | {len(ours)} | "
                        f"{rate(med(o['steps_per_s'] for o in ours))} / {rate(med(t['steps_per_s'] for t in theirs))} | "
                        f"{row['steps_per_s_ratio']:.2f}× | {span([o['first_step_s'] for o in ours], '.1f')} / "
                        f"{span([t['first_step_s'] for t in theirs], '.1f')} | "
-                       f"{span([o['peak_rss_MB'] for o in ours], ',.0f')} / {span(rss, ',.0f')} | `{name}` |")
-    out += ["", "Steps/s and the ratio: medians over the rounds; the other columns: the range over the rounds.", ""]
+                       f"{span([o['peak_rss_MB'] for o in ours], ',.0f')} / {span(rss, ',.0f')} | "
+                       f"{span(loads, '.1f') if loads else 'not recorded'} | `{name}` |")
+    out += ["", "Steps/s and the ratio: medians over the rounds; the other columns: the range over the rounds. "
+            "Load: the machine's 1-minute load average before each run (a quiet 2-core machine reads under about "
+            "1 with our run's own tail; files without it were measured before it was recorded).", ""]
     return "\n".join(out + sources(FILES["compare_xlm"]))
 
 
@@ -217,6 +221,32 @@ def maze() -> str:
     return "\n".join(out)
 
 
+def speedrun() -> str:
+    """One row per bench/results/speedrun/<config>_seed<k>.json (bench/star_row.py --out=bench/results/speedrun):
+    the time a record config first reaches 99% validation sequence accuracy (200 val prompts at each eval),
+    its whole training wall time (evaluations and checkpoints included) and the test split's score."""
+    folder = os.path.join(RESULTS, "speedrun")
+    rows = [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder)) if f.endswith(".json")] \
+        if os.path.isdir(folder) else []
+    if not rows:
+        return "No records yet: `bench/results/speedrun/` is empty."
+    out = ["| model | task | seed | to 99% val | steps to 99% | training wall | test seq % | ranks x threads | "
+           "date | commit | config |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["dataset"], r["model"], r["seed"])):
+        hit = r.get("first_99")
+        to99 = f"{hit['train_s'] / 60:.1f} min" if hit else "never"
+        out.append(f"| {shown(r['model'])} | {r['dataset'].split('/')[-1]} | {r['seed']} | {to99} | "
+                   f"{hit['step'] if hit else '–'} | {r['wall_s'] / 60:.1f} min | {100 * r['test_seq_acc']:.1f} | "
+                   f"{r.get('ranks', 1)} x {r.get('threads') or '?'} | {r['date']} | {r['git'][:7]} | "
+                   f"`{r['config']}` |")
+    out += [""]
+    for r in rows:
+        m = r["machine"]
+        out.append(f"- `{r['name']}_seed{r['seed']}.json`: `{r['command']}`, then `{r['eval_command']}`; "
+                   f"{m['cpu']}, {m['cores']} cores, load {m['load_avg_at_end'][0]} at the end; {r['date']}")
+    return "\n".join(out)
+
+
 def edit_stats() -> str:
     """One row per bench/results/edit_stats_*.json (bench/edit_stats.py): what an Edit Flows sampler's edits were."""
     names = sorted(f for f in os.listdir(RESULTS) if f.startswith("edit_stats_") and f.endswith(".json"))
@@ -318,7 +348,7 @@ def gpu_estimate() -> str:
 
 TABLES = {"star": star_table.render, "maze": maze, "shakespeare_char": shakespeare_char, "edit_stats": edit_stats,
           "train_throughput": train_throughput, "compare_xlm": compare_xlm, "train_ab": train_ab,
-          "compare_xlm_sample": compare_xlm_sample, "sample_throughput": sample_throughput, "gpu_check": gpu_check}
+          "compare_xlm_sample": compare_xlm_sample, "speedrun": speedrun, "sample_throughput": sample_throughput, "gpu_check": gpu_check}
 FRONT = {"star_compact": star_table.compact, "shipped": lambda: "\n".join(star_table.shipped()),
          "gpu_estimate": gpu_estimate}
 DOCS = {"bench/README.md": TABLES, "README.md": FRONT}  # file -> the generated blocks it holds

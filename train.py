@@ -36,6 +36,10 @@ from engine import (DATA_FIELDS, all_finite, all_reduce_sum, autocast_for, build
                     wants_help)
 
 # ----------------------------------------------------------------------------- default config
+# `python train.py` with no config file (and no --model) runs the ILM star_easy speedrun record on these
+# defaults; every config file builds on the defaults below, which are the older 24k-step ILM recipe
+# (configs/ilm_star_easy.py): a config sets what it changes from them.
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "ilm_star_easy_speedrun.py")
 # I/O
 out_dir = "out/default"
 overwrite = False  # start afresh in an out_dir that already holds a run (its files are kept as <name>.old, .old2 ...)
@@ -55,7 +59,7 @@ wandb_run_name = ""  # '' = the out_dir's name
 dataset = "star/easy"  # folder under data/ written by its prepare.py
 block_size = 256  # window length for stream data (rows data brings its own width)
 # model: the name of a file in models/; its Config fields are config keys too (n_layer, n_embd, ...).
-# The default run is ILM on star_easy, configs/ilm_star_easy.py (the model file's 4L/64 network)
+# ILM here is the model file's 4L/64 network
 model = "ilm"
 # optimisation
 batch_size = 32  # examples per optimizer step, all ranks and micro-steps together
@@ -72,7 +76,7 @@ optimizer = "adamw"  # 'adamw', or 'muon': Muon for the blocks' matrices, AdamW 
 grad_clip = 1.0  # 0 = off
 ema_decay = 0.0  # > 0 keeps an EMA of the weights, used for eval and saved
 overfit_batches = 0  # > 0: train on this many fixed batches (the XLM paper's debug=overfit)
-# later phases of one run: dicts with the step they start at and the PHASE_KEYS they change. The default is
+# later phases of one run: dicts with the step they start at and the PHASE_KEYS they change. This one is
 # configs/ilm_star_easy.py's phase 2: twice the batch, the cosine restarted at 6e-4, an EMA of the weights
 phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, min_lr=2e-5, ema_decay=0.999)]
 # system
@@ -401,7 +405,15 @@ def next_steps(ckpts) -> str:
 
 
 # ----------------------------------------------------------------------------- main
+def with_default_config(argv: list[str]) -> list[str]:
+    """argv, led by DEFAULT_CONFIG when it names no config file and no model (the default run)."""
+    if any(not a.startswith("--") for a in argv) or any(a.startswith("--model=") for a in argv):
+        return argv
+    return [DEFAULT_CONFIG, *argv]
+
+
 def main(argv: list[str]) -> dict:
+    argv = with_default_config(argv)
     if wants_help(argv):
         print_help(__file__, __doc__, DEFAULTS, get_config([a for a in argv if not wants_help([a])], DEFAULTS)["model"])
         return {}

@@ -44,6 +44,8 @@ def main(argv: list[str]):
     ap.add_argument("--runs", default=os.path.expanduser("~/runs/probes"))
     ap.add_argument("--target", type=float, default=0.99, help="val_seq_acc whose first time is reported")
     ap.add_argument("--note", default="")
+    ap.add_argument("--no_train", action="store_true", help="record the run already in --runs/<name> (one stopped "
+                    "by hand: its curve up to the stop), without training")
     args, overrides = ap.parse_known_args(argv)
     probes = json.load(open(args.out)) if os.path.exists(args.out) else {"probes": []}
     if any(p["name"] == args.name for p in probes["probes"]):
@@ -51,7 +53,7 @@ def main(argv: list[str]):
     out_dir = os.path.join(args.runs, args.name)
     cmd = [sys.executable, os.path.join(ROOT, "train.py"), args.config, f"--out_dir={out_dir}", *overrides]
     t0 = time.time()
-    rc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode
+    rc = 0 if args.no_train else subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode
     if rc != 0:
         raise NanoError(f"probe {args.name}: train.py exited {rc} (command: {' '.join(cmd)})")
     curve, wall = curve_of(os.path.join(out_dir, "log.jsonl"))

@@ -48,7 +48,9 @@ def test_a_row_holds_what_the_table_needs_and_is_never_replaced_unasked(row_run)
     assert row["steps"] == 30 and row["test_examples"] == 64 and not row["resumed"]
     assert 0.0 <= row["test_seq_acc"] <= row["test_tok_acc"] <= 1.0 and row["wall_s"] > 0
     assert [c["step"] for c in row["curve"]] == [15, 30] and row["machine"]["threads"] == 1
-    assert row["killed_segments"] == 0
+    assert row["killed_segments"] == 0 and row["ranks"] == 1 and row["threads"] == 1
+    hit = next((c for c in row["curve"] if c["val_seq_acc"] >= 0.99), None)  # the speedrun's clock
+    assert row["first_99"] == (hit and {"step": hit["step"], "train_s": hit["train_s"]})
     with open(os.path.join(out_dir, "log.jsonl")) as f:  # every record after the header says when it was written
         records = [json.loads(line) for line in f][1:]
     assert all(r["t"] > 0 for r in records if "done" not in r) and len(records) > 3

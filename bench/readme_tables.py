@@ -107,8 +107,8 @@ def compare_xlm() -> str:
                        f"{span([o['peak_rss_MB'] for o in ours], ',.0f')} / {span(rss, ',.0f')} | "
                        f"{span(loads, '.1f') if loads else 'not recorded'} | `{name}` |")
     out += ["", "Steps/s and the ratio: medians over the rounds; the other columns: the range over the rounds. "
-            "Load: the machine's 1-minute load average before each run (a quiet 2-core machine reads under about "
-            "1 with our run's own tail; files without it were measured before it was recorded).", ""]
+            "Load: the machine's 1-minute load average before each run; the benchmark's own one-thread runs keep it "
+            "near 1, so about 1 means nothing else ran (files without it were measured before it was recorded).", ""]
     return "\n".join(out + sources(FILES["compare_xlm"]))
 
 

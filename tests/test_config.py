@@ -129,3 +129,16 @@ def test_every_shipped_config_sets_its_phases(name):
     # the default run has a second phase; a config that left `phases` out would inherit it unnoticed
     lines = [line for path in config_files(os.path.join(CONFIGS, name)) for line in open(path)]  # with its bases
     assert any(line.startswith("phases = ") for line in lines), f"{name} must set phases (phases = [] for one)"
+
+
+def test_the_default_run_is_the_speedrun_config_and_a_config_or_model_replaces_it():
+    import train
+    from engine import get_config
+    assert train.with_default_config(["--max_iters=5"]) == [train.DEFAULT_CONFIG, "--max_iters=5"]
+    assert train.with_default_config(["configs/mdlm_star_easy.py"]) == ["configs/mdlm_star_easy.py"]
+    assert train.with_default_config(["--model=mdlm"]) == ["--model=mdlm"]
+    c = get_config(train.with_default_config([]), train.DEFAULTS)
+    assert (c["model"], c["optimizer"], c["batch_size"], c["neighbour_mix"], c["out_dir"]) == \
+        ("ilm", "muon", 128, True, "out/default")
+    c = get_config(["--model=ilm"], train.DEFAULTS)  # the defaults every config builds on are unchanged
+    assert (c["optimizer"], c["batch_size"], c["neighbour_mix"], c["max_iters"]) == ("adamw", 32, False, 24000)

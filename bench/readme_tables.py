@@ -157,12 +157,17 @@ def sample_throughput() -> str:
     return "\n".join(out + sources(FILES["sample_throughput"]))
 
 
+def rows_in(name: str) -> list[dict]:
+    """Every results row in bench/results/<name>/ (star_row.py --out), in file-name order; none if no folder."""
+    folder = os.path.join(RESULTS, name)
+    return [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder)) if f.endswith(".json")] \
+        if os.path.isdir(folder) else []
+
+
 def shakespeare_char() -> str:
     """One row per bench/results/shakespeare_char/<config>_seed<k>.json (bench/star_row.py --split=val), and
     the corpus: held-out rows scored by the same ARLM reference."""
-    folder = os.path.join(RESULTS, "shakespeare_char")
-    rows = [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder)) if f.endswith(".json")] \
-        if os.path.isdir(folder) else []
+    rows = rows_in("shakespeare_char")
     if not rows:
         return "No rows yet: `bench/results/shakespeare_char/` is empty."
     out = ["| model | seed | val NLL / unit | samples' NLL under ARLM | entropy | length: mean (quartiles) | "
@@ -196,9 +201,7 @@ def shakespeare_char() -> str:
 def maze() -> str:
     """One row per bench/results/maze/<config>_seed<k>.json (bench/star_row.py --out=bench/results/maze): success
     is eval.py's valid_acc (data/maze/score.py judges each path), exact the match with the shortest path."""
-    folder = os.path.join(RESULTS, "maze")
-    rows = [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder)) if f.endswith(".json")] \
-        if os.path.isdir(folder) else []
+    rows = rows_in("maze")
     if not rows:
         return "No rows yet: `bench/results/maze/` is empty."
     out = ["| model | task | seed | success % | exact % | token % | steps | wall | JSON |",
@@ -225,9 +228,7 @@ def speedrun() -> str:
     """One row per bench/results/speedrun/<config>_seed<k>.json (bench/star_row.py --out=bench/results/speedrun):
     the time a record config first reaches 99% validation sequence accuracy (200 val prompts at each eval),
     its whole training wall time (evaluations and checkpoints included) and the test split's score."""
-    folder = os.path.join(RESULTS, "speedrun")
-    rows = [json.load(open(os.path.join(folder, f))) for f in sorted(os.listdir(folder)) if f.endswith(".json")] \
-        if os.path.isdir(folder) else []
+    rows = rows_in("speedrun")
     if not rows:
         return "No records yet: `bench/results/speedrun/` is empty."
     out = ["| model | task | seed | to 99% val | steps to 99% | training wall | test seq % | ranks x threads | "

@@ -38,6 +38,15 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 # ----------------------------------------------------------------------------- helpers
+def exit_child(code: int):
+    """End a forked child with `code` after flushing what it printed (os._exit skips the interpreter's flush)."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
 def readable_by(user: int) -> bool:
     """Whether `user` can read the scripts (a run as an unprivileged user needs the checkout's folders open)."""
     pid = os.fork()
@@ -89,11 +98,7 @@ def inline_python(real_run):
                     os.chdir(kw["cwd"])
                 code = run_script(os.path.abspath(cmd[1]), [str(c) for c in cmd[2:]])
             finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(code)
+                exit_child(code)
         _, status = os.waitpid(pid, 0)
         return subprocess.CompletedProcess(cmd, os.waitstatus_to_exitcode(status))
     return run_
@@ -142,11 +147,7 @@ def run(script: str, *args: str, user: int | None = None, cwd: str = ROOT, env: 
                 os.chdir(cwd)
                 code = run_script(os.path.join(ROOT, script), list(args))
             finally:
-                try:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                finally:
-                    os._exit(code)
+                exit_child(code)
         if pipes:  # drain both pipes while the child writes (a full pipe would stop it)
             for r, w in pipes:
                 os.close(w)

@@ -185,9 +185,10 @@ def get_config(argv: list[str], defaults: dict, extra_defaults=model_defaults) -
     return {**extra, **config}
 
 
-def print_help(script: str, doc: str, defaults: dict, model: str = ""):
-    """--help: every key with its default and the comment beside it in the source (the script's defaults,
-    then the chosen model's Config fields)."""
+def print_help(script: str, doc: str, defaults: dict, model: str = "", values: dict | None = None, source: str = ""):
+    """--help: every key with its value and the comment beside it in the source (the script's keys, then the
+    chosen model's Config fields); the values are the defaults, or `values` (a config's, read from `source`)."""
+    values = values or {}
     print(doc.strip() + "\n")
 
     def keys_of(path: str, keys: dict, title: str):
@@ -201,10 +202,11 @@ def print_help(script: str, doc: str, defaults: dict, model: str = ""):
         for k, v in keys.items():
             print(f"  --{k}={v!r}".ljust(34) + (f"  # {comments.get(k)}" if comments.get(k) else ""))
 
-    keys_of(script, defaults, f"{os.path.basename(script)} keys (config file or --key=value):")
+    keys_of(script, {k: values.get(k, v) for k, v in defaults.items()},
+            f"{os.path.basename(script)} keys (config file or --key=value){f'; the values {source} gives' if source else ''}:")
     if model:
         module = model_module(model)
-        keys_of(module.__file__, {f.name: f.default for f in dataclasses.fields(module.Config)},
+        keys_of(module.__file__, {f.name: values.get(f.name, f.default) for f in dataclasses.fields(module.Config)},
                 f"\nmodels/{model}.py keys (the data sets vocab_size, the *_id keys and the lengths):")
 
 
@@ -498,13 +500,16 @@ def data_dir(dataset: str) -> str:
 
 
 # ----------------------------------------------------------------------------- models and checkpoints
-def data_keys(meta: dict, config: dict) -> dict:
-    """What the data decides for the model: vocabulary, special ids, the longest sequence it will see."""
+def data_keys(meta: dict, config: dict, more: list[dict] = ()) -> dict:
+    """What the data decides for the model: vocabulary, special ids, the longest sequence it will see (over
+    meta and the `more` metas of one vocabulary that a curriculum also trains on)."""
+    metas = [meta, *more]
     rows = meta["layout"] == "rows"
     return dict(vocab_size=meta["vocab_size"], pad_id=meta.get("pad"), bos_id=meta.get("bos"),
                 eos_id=meta.get("eos"), mask_id=meta.get("mask"),
-                block_size=meta["row_width"] if rows else config["block_size"],
-                max_prompt_len=meta.get("max_prompt_len", 0), max_target_len=meta.get("max_target_len", 0))
+                block_size=max(m["row_width"] for m in metas) if rows else config["block_size"],
+                max_prompt_len=max(m.get("max_prompt_len", 0) for m in metas),
+                max_target_len=max(m.get("max_target_len", 0) for m in metas))
 
 
 def build_model(name: str, model_config: dict) -> torch.nn.Module:

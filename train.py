@@ -14,6 +14,7 @@ training script); --key=value overrides are literals only and never run code. Th
 """
 import copy
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -28,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from data.loader import Dataset, NanoError, load_meta
+from data.loader import Dataset, Mixture, NanoError, load_meta
 from engine import (DATA_FIELDS, all_finite, all_reduce_sum, autocast_for, build_model, check_config, check_out_dir,
                     check_type, checkpoint_weights, data_dir, data_keys, dumps, evaluate, get_config, git_commit,
                     has_prompts, load_checkpoint, load_state, lock_out_dir, make_optimizer, model_defaults, noised_loss, pick_device,
@@ -37,9 +38,8 @@ from engine import (DATA_FIELDS, all_finite, all_reduce_sum, autocast_for, build
 
 # ----------------------------------------------------------------------------- default config
 # `python train.py` with no config file (and no --model) runs the ILM star_easy speedrun record on these
-# defaults; every config file builds on the defaults below, which are the older 24k-step ILM recipe
-# (configs/ilm_star_easy.py): a config sets what it changes from them.
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "ilm_star_easy_speedrun.py")
+# defaults (DEFAULT_CONFIG, below); every config file builds on the defaults here, which are the older
+# 24k-step ILM recipe (configs/ilm_star_easy.py): a config sets what it changes from them.
 # I/O
 out_dir = "out/default"
 overwrite = False  # start afresh in an out_dir that already holds a run (its files are kept as <name>.old, .old2 ...)
@@ -56,7 +56,9 @@ wandb_log = False  # also log to Weights & Biases (needs `pip install wandb`; im
 wandb_project = "nanoxlm"
 wandb_run_name = ""  # '' = the out_dir's name
 # data
-dataset = "star/easy"  # folder under data/ written by its prepare.py
+dataset = "star/easy"  # folder under data/ written by its prepare.py: validation, test and the checkpoint's data
+train_data = ""  # where training batches come from: '' = dataset; another folder of the same vocabulary, or a
+# weighted mix 'star/medium_n56:1,star/hard:3'. A phase may change it: a curriculum (configs/ilm_star_hard_curriculum.py)
 block_size = 256  # window length for stream data (rows data brings its own width)
 # model: the name of a file in models/; its Config fields are config keys too (n_layer, n_embd, ...).
 # ILM here is the model file's 4L/64 network
@@ -87,10 +89,11 @@ threads = 0  # CPU threads of each process; 0 = OMP_NUM_THREADS when set, else t
 seed = 1337
 # -----------------------------------------------------------------------------
 DEFAULTS = {k: v for k, v in globals().items() if not k.startswith("_") and isinstance(v, (bool, int, float, str, list))}
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "ilm_star_easy_speedrun.py")
 # A phase starts at step `start` and changes some of these keys; it keeps what earlier phases set. Its
 # warmup and cosine run over the phase itself (from its start to the next phase's start, or max_iters).
 PHASE_KEYS = ("batch_size", "micro_batch_size", "learning_rate", "min_lr", "lr_schedule", "warmup_iters",
-              "weight_decay", "ema_decay")
+              "weight_decay", "ema_decay", "train_data")
 
 
 def check_phases(config: dict) -> list[dict]:
@@ -143,12 +146,43 @@ def get_lr(step: int, P) -> float:
     return P.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (P.learning_rate - P.min_lr)
 
 
-def batch_items(data: Dataset, C, step: int) -> np.ndarray:
+def batch_items(data: Dataset | Mixture, C, step: int) -> np.ndarray:
     """The global batch of a step is a function of (seed, step) alone: resuming needs no data cursor, and
     1 process x 2 micro-steps sees the same examples as 2 processes x 1."""
     data_step = step % C.overfit_batches if C.overfit_batches else step
     g = torch.Generator().manual_seed(C.seed * 1_000_003 + data_step)
-    return torch.randint(data.n_items, (C.batch_size,), generator=g).numpy()
+    return data.draw(C.batch_size, g)
+
+
+def open_train_data(plan: list[dict], meta: dict, block_size: int) -> dict[str, Dataset | Mixture]:
+    """Each phase's train_data, opened once: {spec: its data}. A spec is '' (the dataset), a folder, or a mix
+    'a:w,b:w' (weights > 0); every folder must share the dataset's vocabulary and layout, so one model reads all."""
+    opened = {}
+    for i, P in enumerate(plan):
+        spec, where = P["train_data"], "train_data" if i == 0 else f"phases[{i - 1}].train_data"
+        if spec in opened:
+            continue
+        parts, weights = [], []
+        for entry in (spec or P["dataset"]).split(","):
+            name, _, weight = entry.strip().partition(":")
+            try:
+                w = float(weight or 1)
+                assert w > 0 and math.isfinite(w)
+            except (ValueError, AssertionError):
+                raise NanoError(f"{where}={spec!r}: the weight {weight!r} of {name} must be a number > 0, as in "
+                                f"'star/medium_n56:1,star/hard:3'") from None
+            try:
+                other = load_meta(data_dir(name))
+            except NanoError as e:
+                raise NanoError(f"{where}={spec!r}: {e}") from None
+            if vocabulary(other) != vocabulary(meta) or other["layout"] != meta["layout"]:
+                raise NanoError(f"{where}={spec!r}: {name} has another vocabulary or layout than dataset="
+                                f"{P['dataset']}; a run trains one vocabulary (start another run from this one "
+                                f"with --init_from to grow it)")
+            parts.append(Dataset(data_dir(name), "train", block_size))
+            weights.append(w)
+        opened[spec] = parts[0] if len(parts) == 1 else Mixture(parts, weights)
+    return opened
 
 
 # ----------------------------------------------------------------------------- setup pieces of main()
@@ -221,10 +255,10 @@ def start_from(config: dict, meta: dict, resumed: dict | None) -> dict | None:
         if init["model_name"] != config["model"]:
             raise NanoError(f"--init_from={path} holds a {init['model_name']!r} model, this run trains "
                             f"{config['model']!r}; train it with --model={init['model_name']}")
-        if vocabulary(meta) != vocabulary(init["meta"]):
+        if vocabulary(meta) != vocabulary(init["meta"]) and not extends(meta, init["meta"]):
             raise NanoError(f"--dataset={config['dataset']} has another vocabulary (vocab_size, itos, tokenizer or "
-                            f"special ids) than --init_from={path} was trained on; start from a checkpoint of data "
-                            f"with the same vocabulary")
+                            f"special ids) than --init_from={path} was trained on, and does not extend it (the same "
+                            f"tokens first, then new ones); start from a checkpoint of data with the same vocabulary")
     else:
         return None
     if source is not None:
@@ -240,22 +274,58 @@ def start_from(config: dict, meta: dict, resumed: dict | None) -> dict | None:
     return init
 
 
+def extends(meta: dict, old: dict) -> bool:
+    """meta's vocabulary is old's with new tokens after it (star_hard's 56 node labels after star_easy's 20):
+    the same itos first, the same special ids. A model of old data grows into it (grown())."""
+    same = [k for k in ("tokenizer", "pad", "bos", "eos", "mask") if meta.get(k) != old.get(k)]
+    itos, old_itos = meta.get("itos"), old.get("itos")
+    return not same and itos is not None and old_itos is not None and itos[:len(old_itos)] == old_itos
+
+
+def grown(state: dict, model: torch.nn.Module, v_old: int, v_new: int) -> dict:
+    """The checkpoint's tensors in the shapes of a model built for more tokens (v_old -> v_new) or longer rows.
+    A dim that grew by exactly v_new - v_old from at least v_old is a vocabulary: token i keeps its row and the
+    model's own ids, which follow the data's (models/README.md), move from v_old + j to v_new + j. Any other dim
+    that grew is a length: position i keeps its row. New rows keep the new model's fresh initialisation; a
+    tensor that would shrink is left to fail to load."""
+    own = {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in model.state_dict().items()}
+    out = {}
+    for k, old in state.items():
+        new = own.get(k.removeprefix("_orig_mod.").removeprefix("module."))
+        if not (isinstance(old, torch.Tensor) and new is not None and new.dim() == old.dim()
+                and new.shape != old.shape and all(a >= b for a, b in zip(new.shape, old.shape))):
+            out[k] = old
+            continue
+        new = new.clone()
+        pieces = [[(slice(0, n), slice(0, n))] for n in old.shape]  # per dim: (where in new, where in old)
+        for d, (n_new, n_old) in enumerate(zip(new.shape, old.shape)):
+            if v_new > v_old and n_new - n_old == v_new - v_old and n_old >= v_old:
+                pieces[d] = [(slice(0, v_old), slice(0, v_old)), (slice(v_new, n_new), slice(v_old, n_old))]
+        for part in itertools.product(*pieces):
+            new[tuple(p[0] for p in part)] = old[tuple(p[1] for p in part)]
+        out[k] = new
+    return out
+
+
 def load_init_weights(raw_model, init: dict, config: dict):
-    """The weights sampling would use (the EMA's, if the checkpoint has one) into the new run's model; one that
-    does not fit names the settings this run gives otherwise than the checkpoint."""
+    """The weights sampling would use (the EMA's, if the checkpoint has one) into the new run's model, grown
+    where the data has more tokens or longer rows (only there: a run that sets the network otherwise than the
+    checkpoint is refused, naming the settings)."""
     path = config["init_from"]
-    try:
-        load_state(raw_model, checkpoint_weights(init), path)
-    except NanoError as e:
-        theirs = init["model_config"]
-        mine = [k for k in theirs if k in config and config[k] != theirs[k] and k not in DATA_FIELDS]
-        if not mine:
-            raise NanoError(f"--init_from={e}; the data {config['dataset']} gives other lengths than it was "
-                            f"trained on") from None
+    # a key the model file gained after the checkpoint was written ran at its default
+    theirs = {**model_defaults(config), **init["model_config"]}
+    mine = [k for k in theirs if k in config and config[k] != theirs[k] and k not in DATA_FIELDS]
+    if mine:
         raise NanoError(f"--init_from={path} does not fit the model this run builds: the run sets "
                         f"{', '.join(f'{k}={config[k]!r}' for k in mine)} where the checkpoint has "
-                        f"{', '.join(f'{k}={theirs[k]!r}' for k in mine)}; run "
-                        f"{' and '.join(f'without --{k}' for k in mine)} (the checkpoint's are used)") from None
+                        f"{', '.join(f'{k}={theirs[k]!r}' for k in mine)}; run with "
+                        f"{' '.join(f'--{k}={theirs[k]}' for k in mine)} (the checkpoint's)")
+    try:
+        load_state(raw_model, grown(checkpoint_weights(init), raw_model, init["meta"]["vocab_size"],
+                                   config["vocab_size"]), path)
+    except NanoError as e:
+        raise NanoError(f"--init_from={e}; the data {config['dataset']} gives shorter rows than it was "
+                        f"trained on") from None
 
 
 def optional_wandb(C, master: bool):
@@ -415,7 +485,9 @@ def with_default_config(argv: list[str]) -> list[str]:
 def main(argv: list[str]) -> dict:
     argv = with_default_config(argv)
     if wants_help(argv):
-        print_help(__file__, __doc__, DEFAULTS, get_config([a for a in argv if not wants_help([a])], DEFAULTS)["model"])
+        rest = [a for a in argv if not wants_help([a])]
+        config, files = get_config(rest, DEFAULTS), [os.path.relpath(a) for a in rest if not a.startswith("--")]
+        print_help(__file__, __doc__, DEFAULTS, config["model"], config, " + ".join(files))
         return {}
     t_start = time.time()
     config = get_config(argv, DEFAULTS)
@@ -445,11 +517,11 @@ def main(argv: list[str]) -> dict:
 
     # data and model: every rank builds the same initial weights (seed), then draws its own dropout (seed + rank)
     path = data_dir(C.dataset)
-    train_data, val_data = Dataset(path, "train", C.block_size), Dataset(path, "val", C.block_size)
+    train_sets, val_data = open_train_data(plan, meta, C.block_size), Dataset(path, "val", C.block_size)
     if C.best_metric in ("val_seq_acc", "val_tok_acc") and not (C.eval_gen_examples and has_prompts(val_data)):
         raise NanoError(f"best_metric={C.best_metric!r} needs prompt/target data and eval_gen_examples > 0; "
                         f"{C.dataset} has no prompts or generation is off: use best_metric='val_loss'")
-    config.update(data_keys(meta, config))
+    config.update(data_keys(meta, config, [d.meta for t in train_sets.values() for d in getattr(t, "parts", [t])]))
     torch.manual_seed(C.seed)
     raw_model = build_model(C.model, config).to(device)
     if init is not None:  # before the EMA copy and the optimizer: both start from these weights
@@ -485,7 +557,8 @@ def main(argv: list[str]) -> dict:
             if wandb:
                 wandb.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
 
-    print0(f"{C.model}: {n_params / 1e6:.2f}M parameters | data {C.dataset}: {train_data.n_items} train items | "
+    print0(f"{C.model}: {n_params / 1e6:.2f}M parameters | data {C.dataset}: {train_sets[plan[0]['train_data']].n_items} train items"
+           f"{' (train_data: ' + ' then '.join(s or C.dataset for s in train_sets) + ')' if list(train_sets) != [''] else ''} | "
            f"batch {C.batch_size} x {len(phases)} phase(s) | device {device}{' bf16 autocast' if use_amp else ''}"
            f"{f' x {world} ranks' if ddp else ''}")
     stop = StopFlag(f" (rank {rank})" if ddp else "")
@@ -505,6 +578,7 @@ def main(argv: list[str]) -> dict:
             for group in optimizer.param_groups:  # the groups of matrices decay; norms and biases do not
                 if any(p.dim() >= 2 for p in group["params"]):
                     group["weight_decay"] = P.weight_decay
+            train_data = train_sets[P.train_data]
             items = batch_items(train_data, P, step)
             loss_total = 0.0
             for micro_step in range(grad_accum):

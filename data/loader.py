@@ -185,6 +185,11 @@ class Dataset:
 
     def _memmap(self) -> np.memmap:
         # re-opened per batch, as nanoGPT does: a long-lived memmap makes RSS grow with every page read
+        size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+        if size != self.n_tokens * self.dtype.itemsize:  # prepare.py rewrites the data while a run reads it
+            raise NanoError(f"{self.path} changed while this run reads it ({size} bytes, it had "
+                            f"{self.n_tokens * self.dtype.itemsize}): was the data prepared again meanwhile? Once "
+                            f"that is done, run again (a training with --resume)")
         return np.memmap(self.path, dtype=self.dtype, mode="r")
 
     def _check_ids(self, arr: np.ndarray):
@@ -207,6 +212,10 @@ class Dataset:
                 i = over[0]
                 raise NanoError(f"{self.path}: row {i} has a target of {real[i] - self.prompt_lens[i]} tokens but "
                                 f"meta.json's max_target_len is {self.meta['max_target_len']}; {hint} again")
+
+    def draw(self, n: int, generator: torch.Generator) -> np.ndarray:
+        """n item indices, uniform with replacement (a training batch)."""
+        return torch.randint(self.n_items, (n,), generator=generator).numpy()
 
     def get(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Items idx -> tokens (B, T) int64 trimmed to the longest row (rows) or windows (B, block_size),
@@ -240,6 +249,34 @@ class Dataset:
         target = torch.where(pos[None, :] + prompt_lens[:, None] < T, target, -1)
         L = int((target >= 0).sum(1).max()) if B else 0
         return prompt, target[:, :L]
+
+
+class Mixture:
+    """Training items drawn from several datasets of one vocabulary and layout, dataset i with probability
+    weights[i] / sum(weights): a curriculum phase's train_data. An item is (dataset, index in it)."""
+
+    def __init__(self, parts: list[Dataset], weights: list[float]):
+        self.parts, self.pad = parts, parts[0].pad
+        self.p = torch.tensor(weights, dtype=torch.float64) / sum(weights)
+        self.n_items = sum(d.n_items for d in parts)
+
+    def draw(self, n: int, generator: torch.Generator) -> np.ndarray:
+        which = torch.multinomial(self.p, n, replacement=True, generator=generator)  # (n,)
+        u = torch.rand(n, generator=generator, dtype=torch.float64)  # uniform item within its dataset
+        sizes = torch.tensor([d.n_items for d in self.parts], dtype=torch.float64)
+        return torch.stack([which, (u * sizes[which]).long()], 1).numpy()  # (n, 2)
+
+    def get(self, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 2) items -> tokens (B, T) right-padded to the widest of them, prompt_lens (B,)."""
+        rows = [np.flatnonzero(items[:, 0] == d) for d in range(len(self.parts))]  # each dataset's rows
+        got = [self.parts[d].get(items[r, 1]) if len(r) else None for d, r in enumerate(rows)]
+        T = max(g[0].shape[1] for g in got if g is not None)
+        tokens = torch.full((len(items), T), self.pad if self.pad is not None else 0, dtype=torch.int64)
+        prompt_lens = torch.zeros(len(items), dtype=torch.int64)
+        for r, g in zip(rows, got):
+            if g is not None:
+                tokens[r, :g[0].shape[1]], prompt_lens[r] = g
+        return tokens, prompt_lens
 
 
 # ----------------------------------------------------------------------------- text <-> ids

@@ -216,3 +216,21 @@ def test_bad_data_from_the_command_line(data_copy, tmp_path, name):
     errors = [line for line in r.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and re.match("error: " + expected(regex, data_copy), errors[0]), r.err
     assert not os.path.exists(tmp_path / "out" / "ckpt.pt")
+
+
+@pytest.mark.parametrize("change", ["emptied", "truncated", "removed", "grown"])
+def test_data_rewritten_under_a_running_reader_is_one_line(data_copy, change):
+    """prepare.py run again while a training reads the data: the next batch is one line, not numpy's traceback."""
+    data = Dataset(data_copy, "train")
+    data.get(np.arange(4))  # reads fine before
+    path = os.path.join(data_copy, "train.bin")
+    if change == "removed":
+        os.remove(path)
+    else:
+        size = {"emptied": 0, "truncated": os.path.getsize(path) // 2, "grown": os.path.getsize(path) + 68}[change]
+        with open(path, "r+b") as f:
+            f.truncate(size)
+    with pytest.raises(NanoError, match=r"train.bin changed while this run reads it \(\d+ bytes, it had 139264\): was "
+                                        r"the data prepared again meanwhile\? Once that is done, run again \(a "
+                                        r"training with --resume\)"):
+        data.get(np.arange(4))

@@ -744,13 +744,16 @@ def test_help_lists_every_key_with_its_default(script):
     r = run(script, "--help")
     assert r.rc == 0 and r.err == "", r.err[-2000:]
     defaults = runpy.run_path(os.path.join(ROOT, script))["DEFAULTS"]
+    if script == "train.py":  # python train.py runs the default config: --help shows the values it runs with
+        defaults = __import__("engine").get_config([train.DEFAULT_CONFIG], train.DEFAULTS)
+        assert defaults["optimizer"] == "muon" and "the values configs/ilm_star_easy_speedrun.py gives" in r.out
     for k, v in defaults.items():
         assert f"  --{k}={v!r}" in r.out, k
-    if script == "train.py":  # the default model's own keys too
+    if script == "train.py":  # the default model's own keys too (the config's where it sets them)
         from models.ilm import Config
         import dataclasses
         for f in dataclasses.fields(Config):
-            assert f"  --{f.name}={f.default!r}" in r.out, f.name
+            assert f"  --{f.name}={defaults.get(f.name, f.default)!r}" in r.out, f.name
         line = [x for x in r.out.splitlines() if x.startswith("  --eval_interval=")][0]
         assert line.endswith("# steps between evaluations (and checkpoints)")  # the comment beside it
 

@@ -2,7 +2,7 @@
 Star-graph planning tasks (DESIGN.md §3, as in XLM / ILM): given a shuffled edge list, a source and a
 goal, write the path from source to goal. Writes the rows layout of data/FORMAT.md, one folder per task:
 
-    python data/star/prepare.py                      # data/star/{easy,medium,hard}/
+    python data/star/prepare.py                      # data/star/{easy,medium,hard,easy_n56,medium_n56}/
     python data/star/prepare.py --tasks easy --n_train 1000 --out /tmp/star
 
 The graphs follow the XLM generators (xlm-core 0.3.1, xlm/tasks/star/__init__.py:
@@ -34,6 +34,10 @@ TASKS = {
     'easy':   dict(generator='symmetric',  degree=3, min_arm=5, max_arm=5,  min_after=4, n_nodes=20),
     'medium': dict(generator='asymmetric', degree=3, min_arm=3, max_arm=6,  min_after=2, n_nodes=20),
     'hard':   dict(generator='asymmetric', degree=5, min_arm=6, max_arm=12, min_after=5, n_nodes=56),
+    # curriculum steps toward hard (configs/ilm_star_hard_curriculum.py): easy's and medium's shapes over
+    # hard's 56 node labels, so all three share star_hard's vocabulary
+    'easy_n56':   dict(generator='symmetric',  degree=3, min_arm=5, max_arm=5, min_after=4, n_nodes=56),
+    'medium_n56': dict(generator='asymmetric', degree=3, min_arm=3, max_arm=6, min_after=2, n_nodes=56),
 }
 SPLITS = ('train', 'val', 'test')
 SPECIALS = ['<pad>', '<bos>', '<eos>', '<mask>']  # node i is token id len(SPECIALS) + i
@@ -158,7 +162,7 @@ def write_task(task: str, out_dir: str, sizes: dict[str, int], seed: int) -> tup
 # -----------------------------------------------------------------------------
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--tasks', default='easy,medium,hard', help='comma-separated subset of easy,medium,hard')
+    parser.add_argument('--tasks', default=','.join(TASKS), help=f"comma-separated subset of {','.join(TASKS)}")
     parser.add_argument('--out', default=os.path.dirname(os.path.abspath(__file__)), help='root; writes OUT/<task>/')
     parser.add_argument('--n_train', type=int, default=50_000)
     parser.add_argument('--n_val', type=int, default=1_000)  # XLM uses 100; more gives a steadier val loss
@@ -201,4 +205,8 @@ if __name__ == '__main__':
 #   val: 1,000 rows, 98,194 tokens
 #   test: 5,000 rows, 489,740 tokens
 #   problems also in train (same graph, source and goal): val 0, test 0
+# star_easy_n56: vocab 60, row width 34 (prompt <= 26, target <= 8) -> data/star/easy_n56
+# ...
+# star_medium_n56: vocab 60, row width 42 (prompt <= 32, target <= 10) -> data/star/medium_n56
+# ...
 # (about 2 s in all; each folder holds meta.json, {train,val,test}.bin, {train,val,test}_prompt_len.bin)

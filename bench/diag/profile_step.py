@@ -5,8 +5,10 @@ share of the step outside torch operators (Python, the collator's numpy). For th
 package (bench/compare_xlm.py), at its size and batch:
 
     OMP_NUM_THREADS=1 python bench/diag/profile_step.py --model=ilm --size=128/2/2 --batch=64
+    OMP_NUM_THREADS=1 python bench/diag/profile_step.py --model=flexmdm --size=256/4/4 --theirs   # XLM's step
 
-Writes bench/results/profile_step_<model>_<size>.json.
+Writes bench/results/profile_step_<model>_<size>.json (--theirs: profile_step_xlm_<model>_<size>.json: the XLM
+package's training step under Lightning, profiled the same way by bench/xlm/xlm_bench_callback.py).
 """
 import argparse
 import json
@@ -28,7 +30,10 @@ def main():
     ap.add_argument("--size", default="128/2/2")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--theirs", action="store_true", help="profile the XLM package's step (bench/.xlm-venv)")
     args = ap.parse_args()
+    if args.theirs:
+        return profile_theirs(args)
     d, l, h = (int(x) for x in args.size.split("/"))
     folder = engine.data_dir("star/easy")
     meta = load_meta(folder)
@@ -71,6 +76,32 @@ def main():
     print(json.dumps({k: v for k, v in out.items() if k != "top_ops"}, indent=1))
     for r in rows:
         print(f"{r['self_ms_per_step']:8.2f} ms  x{r['calls_per_step']:4d}  {r['op']}")
+    print(f"-> {path}")
+
+
+def profile_theirs(args):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from compare_xlm import ensure_venv, run_theirs
+    ensure_venv()
+    name = f"profile_step_xlm_{args.model}_{args.size.replace('/', '_')}.json"
+    path = os.path.join(ROOT, "bench", "results", name)
+    os.environ["XLM_BENCH_TORCH_PROFILE"] = path + ".tmp"
+    load = os.getloadavg()[0]
+    r = run_theirs(args.model, args.size, steps=args.steps + 5, batch=args.batch)  # 5 warm-up steps
+    if "error" in r:
+        sys.exit(f"error: the XLM run failed: {r['error']}")
+    with open(path + ".tmp") as f:
+        prof = json.load(f)
+    os.remove(path + ".tmp")
+    out = {"command": "python bench/diag/profile_step.py " + " ".join(sys.argv[1:]), "side": "XLM package 0.3.1",
+           "model": args.model, "size": args.size, "batch": args.batch, "threads": torch.get_num_threads(),
+           "git": engine.git_commit(), "date": time.strftime("%Y-%m-%d"), "load_before": load, **prof,
+           "xlm_result": r["raw"]}
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    print(json.dumps({k: v for k, v in out.items() if k != "top_ops"}, indent=1))
+    for row in out["top_ops"]:
+        print(f"{row['self_ms_per_step']:8.2f} ms  x{row['calls_per_step']:4d}  {row['op']}")
     print(f"-> {path}")
 
 

@@ -12,7 +12,8 @@ tokens from ``batch["input_ids"].numel()``, and when training ends prints
 
     XLM_RESULT model=... steps=... startup_s=... steps_per_s=... tokens_per_s=...
 
-then hard-exits (os._exit) so that XLM's post-fit ``trainer.test(...)`` (which
+(with XLM_BENCH_TORCH_PROFILE=<file.json>: torch.profiler's operator times of the steps after the warm-up
+into that file, for bench/diag/profile_step.py --theirs), then hard-exits (os._exit) so that XLM's post-fit ``trainer.test(...)`` (which
 would run the 5000-example test set incl. generation) is skipped.
 
 startup_s = (start of the first training batch) - $XLM_BENCH_T0, where
@@ -52,6 +53,12 @@ class BenchCallback(Callback):
             import cProfile
             self._prof = cProfile.Profile()
             self._prof.enable()
+        if (os.environ.get("XLM_BENCH_TORCH_PROFILE") and batch_idx == self.warmup_steps
+                and not hasattr(self, "_tprof")):  # operator times, as bench/diag/profile_step.py takes ours
+            import torch
+            self._tprof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            self._tprof.__enter__()
+            self._tprof_t, self._tprof_from = time.perf_counter(), batch_idx
         am = batch.get("attention_mask") if isinstance(batch, dict) else None
         ids = batch.get("input_ids") if isinstance(batch, dict) else None
         if am is not None:
@@ -99,6 +106,18 @@ class BenchCallback(Callback):
         ).replace(" ", " ")
         line = line.replace("seq_shape=(", "seq_shape=").replace(") params", " params").replace(", ", "x")
         print(line, flush=True)
+        if hasattr(self, "_tprof"):
+            import json
+            wall, n_prof = time.perf_counter() - self._tprof_t, n - self._tprof_from
+            self._tprof.__exit__(None, None, None)
+            events = self._tprof.key_averages()
+            top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:15]
+            with open(os.environ["XLM_BENCH_TORCH_PROFILE"], "w") as f:
+                json.dump({"steps_profiled": n_prof, "step_ms_profiled": round(1e3 * wall / n_prof, 2),
+                           "torch_ops_ms": round(sum(e.self_cpu_time_total for e in events) / 1e3 / n_prof, 2),
+                           "ops_per_step": sum(e.count for e in events) // n_prof,
+                           "top_ops": [{"op": e.key, "self_ms_per_step": round(e.self_cpu_time_total / 1e3 / n_prof, 3),
+                                        "calls_per_step": e.count // n_prof} for e in top]}, f, indent=1)
         if hasattr(self, "_prof"):
             import pstats
             self._prof.disable()

@@ -258,7 +258,7 @@ def edit_stats() -> str:
     for name in names:
         r = load(name)
         s, pr, un = r["sampler"], r["per_row"], r["undo_per_row"]
-        x0 = f"masks ({s['n_masks'] or 'longest target'})" if s["x0"] == "masks" else s["x0"]
+        x0 = f"masks ({s.get('n_masks') or 'longest target'})" if s["x0"] == "masks" else s["x0"]
         order = s.get("mask_order") or ("confidence" if "--mask_order=confidence" in r["command"] else "random")
         order = ", masks in confidence order" if order == "confidence" else ""  # files before 'mask_order' was kept
         share = " / ".join(f"{100 * r['share'][k]:.1f}%" for k in ("ins", "del", "sub"))

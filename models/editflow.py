@@ -16,12 +16,11 @@ columns there whose z1 is a): -log p(x1) <= KL(noising path || model path) (data
 chains, which with every rate written lambda = w pi is, per row,
     bound = E_t  w(t) [ sum_i pi_i  +  sum_{pending c} ( -log pi_c - log Q_c + log k_c - 1 ) ] / q(t):
 the survival of every rate the model gives, then w (-log pi Q) per edit still needed, and theta-free terms.
-t = 1 - (1 - u)^2, q(t) = 1 / (2 sqrt(1 - t)): unbiased over all of [0, 1). x0 is fixed, not drawn from x1,
-so this bounds -log p(x1), its tokens and their number: the target and its end, the engine's unit
-(models/README.md; a trailing data eos is the end, a leading bos of an unconditional row is context, each
-token of a stream window is a unit). Hence nll_kind = "bound"; the sampler discretises that chain.
+t = 1 - (1 - u)^2, q(t) = 1 / (2 sqrt(1 - t)): unbiased over all of [0, 1). x0 is fixed, so this bounds -log p(x1),
+its tokens and their number: the target and its end, the engine's unit (models/README.md: a trailing data eos
+is the end, a leading bos of an unconditional row context, each token of a stream window a unit): nll_kind = "bound".
 
-x0 (config). 'masks': n_masks masks (0 = the longest target); a mask never equals a token, so every alignment
+x0 (config). 'masks': as many masks as the longest target; a mask never equals a token, so every alignment
 of m masks with L tokens costs max(m, L) (Needleman-Wunsch, unit costs) and collate draws one uniformly, with
 no dynamic programme. 'empty': the paper's insertion-only flow, for lengths that vary widely; evaluation then
 reports a tighter bound (aligned_edits: the edit term averaged over the alignments of x_t to the target).
@@ -32,8 +31,8 @@ Departures from the paper, one line each:
   elsewhere pi = (1 - kappa) softplus(.), so rates vanish as t -> 1 and the survival integral stays finite.
 - t from the sqrt law above with weight w/q (flexmdm.py's) instead of t ~ U[0, 1 - eps]: nothing cut.
 - neighbour_mix and abs_pos: mdlm.py's two additions for small bidirectional models on star graphs.
-- The sampler integrates each rate over a step (kappa_s - kappa_t) instead of Euler's kappa'(t) dt, and
-  its last step fires every mask and every edit still expected at least 1/2.
+- The sampler integrates each rate over a step (kappa_s - kappa_t), not Euler's kappa'(t) dt; its last step fires
+  every mask and every edit still expected at least 1/2.
 - mask_order='confidence' (the star rows): per step as many mask edits as the paper's draws, the surest first.
 """
 import math
@@ -67,18 +66,16 @@ class Config:
     neighbour_mix: bool = False  # add linear maps of the left and right neighbours' embeddings (mdlm.py says why)
     abs_pos: bool = False  # learned absolute positions added to the embeddings, besides RoPE (mdlm.py)
     # the flow
-    x0: str = "masks"  # 'masks': n_masks masks (substitutions + deletions, or insertions if fewer); 'empty'
-    n_masks: int = 0  # 'masks' only: how many; 0 = the data's longest target (max_target_len, else block_size)
+    x0: str = "masks"  # 'masks': as many as the longest target (substitutions, deletions); 'empty': insertions
     # sampling
     steps: int = 32  # tau-leaping steps from t = 0 to 1 (one network call each)
-    mask_order: str = "random"  # edits of masks: 'random', each fires per its rate (the paper's tau-leaping);
-    #                             'confidence': as many per step, the surest first (MaskGIT's order; generate())
+    mask_order: str = "random"  # mask edits: 'random' per their rates (paper); 'confidence' the surest first
 
 
 # The allowed values of every Config field; the engine refuses anything else before the first step
 # (one line naming the key). (lo, hi): a number in [lo, hi]; a tuple of strings: the choices.
 LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9), x0=("masks", "empty"),
-              n_masks=(0, 1024), steps=(1, 100_000), mask_order=("random", "confidence"))
+              steps=(1, 100_000), mask_order=("random", "confidence"))
 
 
 # ----------------------------------------------------------------------------- the network (as flexmdm.py)
@@ -208,10 +205,8 @@ class Model(nn.Module):
         super().__init__()
         c = self.config = config
         assert c.vocab_size > 0 and c.n_embd % c.n_head == 0, "vocab_size comes from the data; n_embd % n_head == 0"
-        assert c.n_masks <= c.block_size, f"n_masks={c.n_masks} must be at most block_size={c.block_size}"
         self.rows_data = c.pad_id is not None  # rows end in pad; stream windows (no pad) have no end
-        # ids: the data's mask (else a new one), a START slot of our own (its gap is the target's first), and
-        # the id of unused slots (pad, else START: they are never attended to)
+        # ids: the data's mask (else a new one), START (its gap is the target's first), unused slots (pad, else START)
         self.mask_id = c.mask_id if c.mask_id is not None else c.vocab_size
         self.start_id = max(c.vocab_size, self.mask_id + 1)
         self.fill_id = c.pad_id if c.pad_id is not None else self.start_id
@@ -226,8 +221,7 @@ class Model(nn.Module):
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
         self.norm = nn.LayerNorm(c.n_embd, bias=False)
         self.final_ada = nn.Linear(c.n_embd, 2 * c.n_embd)
-        # substitution: which token a position becomes (tied to wte, as MDLM's unmasking head); insertion: which
-        # token goes into the gap after a slot (untied, as ilm.py: a tied head first proposes to copy the slot)
+        # the token a substitution writes (tied, as MDLM's head) and an insertion (untied: tied, it copies the slot)
         self.sub_head = nn.Linear(c.n_embd, self.n_vocab, bias=False)
         self.sub_head.weight = self.wte.weight
         self.ins_head = nn.Linear(c.n_embd, self.n_vocab, bias=False)
@@ -348,7 +342,7 @@ class Model(nn.Module):
         L = is_target.sum(1)  # (B,) target lengths
         # the alignment: N = max(M, L) columns; the longer side fills them all, the shorter one a uniformly random
         # subset in order (every such alignment has the Needleman-Wunsch unit cost max(M, L): masks match nothing)
-        M = (c.n_masks or self.max_len) if c.x0 == "masks" else 0  # x0's length
+        M = self.max_len if c.x0 == "masks" else 0  # x0's length
         N = L.clamp(min=M)  # (B,) columns per row
         Nw = max(int(N.max()), 1)
         col = torch.arange(Nw, device=dev)[None, :]  # (1, Nw)
@@ -374,10 +368,8 @@ class Model(nn.Module):
         x.scatter_(1, start[:, None], self.start_id)
         x.scatter_(1, torch.where(present, start[:, None] + 1 + before, W), zt.clamp(min=0))
         pending = col_real & (zt != z1)  # the edits still needed: columns where z_t != z1
-        kind = torch.where(zt == BLANK, INS, torch.where(z1 == BLANK, DEL, SUB))
-        kind = torch.where(pending, kind, -1)  # (B, Nw)
-        # slot: an insertion fills the gap after START + (x_t tokens before it); a deletion or substitution acts
-        # on its own position, START + 1 + before
+        kind = torch.where(pending, torch.where(zt == BLANK, INS, torch.where(z1 == BLANK, DEL, SUB)), -1)  # (B, Nw)
+        # slot: an insertion fills the gap after START + before (x_t tokens before it); DEL, SUB act at the next
         slot = torch.where(pending, start[:, None] + before + (kind != INS).long(), -1)
         tok = torch.where(pending & (kind != DEL), z1, -1)
         # k: pending insertions of the same token into the same gap (they give one x; the lifted model splits)
@@ -391,9 +383,8 @@ class Model(nn.Module):
         else:
             n_units = L
         return {"x": x[:, :W], "start": start, "n_real": n_real,  # (B, W), (B,), (B,)
-                "t": t, "one_minus_kappa": one_minus_kap, "weight": weight,  # (B,) each
+                "t": t, "one_minus_kappa": one_minus_kap, "weight": weight, "n_units": n_units,  # (B,) each
                 "op_kind": kind, "op_slot": slot, "op_tok": tok, "op_logk": logk,  # (B, Nw) each
-                "n_units": n_units,  # (B,)
                 "y": torch.where(col < L[:, None], tgt, -1)}  # (B, Nw) the target in order: the aligned bound's
 
     def forward(self, batch: dict):
@@ -412,7 +403,7 @@ class Model(nn.Module):
         b = pend.nonzero(as_tuple=True)[0]  # (P,) the row of each pending edit
         kind, slot, tok = batch["op_kind"][pend], batch["op_slot"][pend], batch["op_tok"][pend]  # (P,) each
         hp = h[b, slot]  # (P, C) the slot that edit is read at
-        log_rate = torch.log(pi[b, slot].gather(1, kind[:, None]).squeeze(1).clamp(min=1e-30))
+        log_rate = torch.log(pi[b, slot].gather(1, kind[:, None]).squeeze(1).clamp(min=1e-30))  # (P,)
         log_q = torch.zeros_like(log_rate)  # a deletion has no token
         for k in (INS, SUB):  # the token head runs on that kind's edits only
             sel = kind == k
@@ -421,19 +412,16 @@ class Model(nn.Module):
         edits = torch.zeros(B, device=x.device).index_add_(0, b, term)  # (B,)
         # the bound: times w(t) / q(t) per row, per unit of the rows (fixed by the data, not by the noise)
         n_units = batch["n_units"].sum()
-        w = batch["weight"]  # (B,)
-        survival_loss = (w * survival).sum() / n_units.clamp(min=1)
-        edit_loss = (w * edits).sum() / n_units.clamp(min=1)
-        # DDP (without find_unused_parameters) wants every parameter in the graph of every step: a step with no
-        # pending insertion (x0 = enough masks: never one) leaves the insertion head out; add it with weight 0
+        per, w = n_units.clamp(min=1), batch["weight"]  # (), (B,)
+        survival_loss, edit_loss = (w * survival).sum() / per, (w * edits).sum() / per
+        # + 0 x ins_head: DDP wants every parameter in every step's graph (x0 = enough masks: no insertion ever)
         loss = survival_loss + edit_loss + 0.0 * self.ins_head.weight.sum()
         n = n_units.detach().float()
         metrics = {"n_tokens": n, "nll": loss.detach(), "nll_tokens": n,  # the loss is the bound per unit ...
                    "survival_loss": survival_loss.detach(), "edit_loss": edit_loss.detach(),
                    "pending": (pend.sum() / n.clamp(min=1)).detach()}  # edits still needed per unit
         if self.config.x0 == "empty" and not self.training:  # ... or, x0 empty, the aligned bound (aligned_edits)
-            metrics["nll"] = ((w * (survival.detach() + self.aligned_edits(batch, h.detach(), pi.detach()))).sum()
-                              / n_units.clamp(min=1))
+            metrics["nll"] = (w * (survival.detach() + self.aligned_edits(batch, h.detach(), pi.detach()))).sum() / per
             metrics["alignment_slack"] = loss.detach() - metrics["nll"]
         return loss, metrics
 
@@ -459,9 +447,8 @@ class Model(nn.Module):
         cdf = torch.where(is_end[:, :, None], (pos[None, :] >= (ylen + 1)[:, None]).double()[:, None, :], cdf)
         # target token i is missing in gap j (between boundaries j and j + 1) w.p. P(lower < i) - P(upper <= i)
         q = (cdf[:, :K + 1, :L] - cdf[:, 1:, 1:L + 1]).clamp(min=0)  # (B, K + 1, L)
-        ok = ((torch.arange(K + 1, device=y.device)[None, :] <= n_slots[:, None])[:, :, None]
-              & (torch.arange(L, device=y.device)[None, :] < ylen[:, None])[:, None, :])
-        q = q * ok
+        q = q * ((torch.arange(K + 1, device=y.device)[None, :] <= n_slots[:, None])[:, :, None]
+                 & (torch.arange(L, device=y.device)[None, :] < ylen[:, None])[:, None, :])
         same = ((y[:, :, None] == y[:, None, :]) & (y[:, :, None] >= 0)).double()  # (B, L, L)
         n_tok = torch.bmm(q, same)  # (B, K + 1, L): n_bar of the token at i, in gap j
         n_gap = q.sum(2)  # (B, K + 1) n_bar of gap j
@@ -499,8 +486,7 @@ class Model(nn.Module):
         k = torch.arange(Lc, device=dev)[None, :]  # (1, Lc) canvas index
         j = torch.arange(Lc + 1, device=dev)[None, :]  # (1, Lc + 1) slot: 0 = START, j = canvas token j - 1
         seq = torch.full((B, Lc), self.mask_id, dtype=torch.long, device=dev)  # the canvas: its first n are real
-        n = torch.full((B,), min(c.n_masks or self.max_len, Lc) if c.x0 == "masks" else 0, dtype=torch.long,
-                       device=dev)
+        n = torch.full((B,), min(self.max_len, Lc) if c.x0 == "masks" else 0, dtype=torch.long, device=dev)
         made = {name: torch.zeros(B, dtype=torch.long, device=dev)
                 for name in ("ins", "del", "sub", "del_mask", "sub_mask")}
         steps = []

@@ -16,14 +16,11 @@ another chain from the prompt to the target (insertions at the hazard of T1, rev
     E_t [ sum_masks w CE(its token)  +  sum_gaps w (g_hat - g + g log(g / g_hat)) ],   w = 1/(1 - t),
 the CE weighted beta'/(1-beta) and the Poisson Bregman divergence at the gap's true count g weighted
 alpha'/(1-alpha) (both 1/(1-t) here). It bounds the NLL of the target tokens and their number, i.e. of the
-target and its end: nll_kind = "bound". The nll reported (eval mode) is tighter: x_t often does not say which
-target token a slot holds (two masks over 'abc'), so both terms are averaged over every alignment of x_t to the
-target (alignment_marginals): the bound of the chain on x_t itself, below the loss by alignment_slack, which the
-network cannot change. The loss stays the paper's.
-
-The NLL unit (models/README.md): target tokens + 1 (the end) per row. A leading bos of an unconditional row is
-context (never noised); a trailing data eos is inserted like a token but is the end (generate drops it). A
-stream window (no pad) has no end: each of its tokens is a unit.
+target and its end, the engine's unit (models/README.md: a leading bos of an unconditional row is context, a
+trailing data eos the end, each token of a stream window a unit): nll_kind = "bound". The nll reported (eval
+mode) is tighter: x_t often does not say which target token a slot holds (two masks over 'abc'), so both terms
+are averaged over every alignment of x_t to the target (alignment_marginals): the bound of the chain on x_t
+itself, below the loss (still the paper's) by alignment_slack, which the network cannot change.
 
 Departures from the paper, one line each:
 - t = 1 - (1 - u)^2 (u antithetic), each row weighted 1/q(t), not t ~ U[0, 1 - eps]: the same bound, finite variance;
@@ -31,8 +28,8 @@ Departures from the paper, one line each:
 - the gap after the last token is read at an END slot (the official code reads it at the first pad);
 - neighbour_mix, abs_pos: mdlm.py's additions for small models (the star and maze configs turn them on);
 - the sampler's last step inserts all that is still expected, then one call fills every mask by its argmax;
-- length_head='distribution' (the official len_predict_type): a count distribution per gap, trained by its CE
-  beside the loss (the expectation head keeps the Bregman term); the sampler and the reported nll read its mean;
+- length_head='distribution' (the official len_predict_type): p(count) per gap, trained by its CE beside the
+  loss; the sampler and the reported nll read its mean;
 - reveal_after > 0, with unmask='confidence' and insert='binomial' (the star rows): insert first, then reveal
   the surest masks as their argmax; not the chain the loss bounds (generate).
 """
@@ -63,8 +60,7 @@ class Config:
     dropout: float = 0.0
     neighbour_mix: bool = False  # add linear maps of the left and right neighbours' embeddings (mdlm.py says why)
     abs_pos: bool = False  # learned absolute positions added to the embeddings, besides RoPE (mdlm.py)
-    # the length head: 'expectation' g_hat alone (the paper); 'distribution' also p(count) per gap (docstring)
-    length_head: str = "expectation"
+    length_head: str = "expectation"  # 'expectation': g_hat alone (the paper); 'distribution': also p(count) per gap
     # sampling
     steps: int = 32  # tau-leaping steps from t = 0 to 1, one network call each (+ one for the last fill)
     unmask: str = "sample"  # 'sample': reveals drawn from p(x | x_t) (paper); 'confidence': the surest, argmax
@@ -81,11 +77,10 @@ LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0
 
 # ----------------------------------------------------------------------------- the alignment posterior
 def alignment_marginals(y: torch.Tensor, slots: torch.Tensor, mask_id: int) -> torch.Tensor:
-    """Which target position each canvas slot of x_t holds, given x_t and the target: y (B, L) target ids (-1
-    past a row's end), slots (B, K) the canvas in order (a token, mask_id, or -1 past the row's slots) ->
-    P (B, K, L + 2) float64, P[b, j, i] = P(slot j is target token i | x_t, y), positions 1..L (0 and L + 1 are
-    the ends). Every token's (T1, T2) are i.i.d., so every alignment that fits (increasing; a clean slot on an
-    equal token, a mask anywhere) is equally likely: forward-backward counts, normalised each step."""
+    """y (B, L) target ids (-1 past a row's end), slots (B, K) x_t's canvas (a token, mask_id, -1 past the row's)
+    -> P (B, K, L + 2) float64, P[b, j, i] = P(slot j is target token i | x_t, y) (0 and L + 1 are the ends).
+    Every token's (T1, T2) are i.i.d., so every alignment that fits (increasing; a clean slot on an equal token,
+    a mask anywhere) is equally likely: forward-backward counts, normalised each step."""
     B, K = slots.shape
     L = y.size(1)
     ylen = (y >= 0).sum(1)  # (B,)
@@ -197,9 +192,8 @@ def packed(sel: torch.Tensor) -> tuple[torch.Tensor, int]:
 # ----------------------------------------------------------------------------- pieces of the sampler
 def draw(logits: torch.Tensor, generator=None) -> torch.Tensor:
     """A draw from softmax(logits) (m, V) in float64 (as mdlm.py): argmax p / E, E ~ Exp(1) (Gumbel-max)."""
-    p = logits.double().softmax(-1)  # (m, V)
-    e = -torch.rand(p.shape, dtype=torch.float64, device=p.device, generator=generator).log()
-    return (p / e).argmax(-1)
+    e = -torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator).log()
+    return (logits.double().softmax(-1) / e).argmax(-1)
 
 
 def binomial_counts(g_hat: torch.Tensor, rest: torch.Tensor, p: float, generator=None) -> torch.Tensor:
@@ -367,8 +361,7 @@ class Model(nn.Module):
         u = (torch.rand(B, device=dev, generator=generator) / B + torch.arange(B, device=dev) / B) % 1
         if t is not None:  # the u that gives these times
             u = 1 - (1 - t.float().to(dev)).sqrt()
-        t = 1 - (1 - u) ** 2
-        weight = 2 / (1 - u)
+        t, weight = 1 - (1 - u) ** 2, 2 / (1 - u)
         # each token's hitting times: insertion T1 ~ alpha = U[0, 1], unmasking T2 ~ beta truncated to [T1, 1]
         T1 = torch.rand(B, T, device=dev, generator=generator)
         T2 = T1 + (1 - T1) * torch.rand(B, T, device=dev, generator=generator)
@@ -386,8 +379,7 @@ class Model(nn.Module):
         # an absent token is missing from the gap before the next present target token: column start + (present
         # target tokens before it); after the last one that is the END slot
         gap_col = start[:, None] + kept.cumsum(1)  # (B, T)
-        gaps = torch.zeros(B, W + 1, device=dev).scatter_add_(1, torch.where(absent, gap_col, W),
-                                                             absent.float())
+        gaps = torch.zeros(B, W + 1, device=dev).scatter_add_(1, torch.where(absent, gap_col, W), absent.float())
         if self.rows_data:  # + 1 for the end, unless a trailing data eos already is it
             last = tokens.gather(1, (start + L - 1).clamp(min=0, max=T - 1)[:, None]).squeeze(1)
             n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long()  # (B,)
@@ -415,28 +407,23 @@ class Model(nn.Module):
         bregman = torch.where(is_gap, bregman, 0.0)
         # the ELBO: both rates are 1/(1-t) (linear schedules), times the row's 1/q(t); per unit of the rows
         n_units = batch["n_units"].sum()  # fixed by the data, not by the noise
-        w = batch["weight"][:, None]  # (B, 1)
-        unmask_loss = (w * ce).sum() / n_units.clamp(min=1)
-        insert_loss = (w * bregman).sum() / n_units.clamp(min=1)
-        bound = unmask_loss + insert_loss
-        n = n_units.detach().float()
-        metrics = {"n_tokens": n, "nll_tokens": n, "unmask_loss": unmask_loss.detach(),
-                   "insert_loss": insert_loss.detach(),
-                   "masked_ce": (ce.sum() / masked.sum().clamp(min=1)).detach()}  # plain CE per mask
+        per, w = n_units.clamp(min=1), batch["weight"][:, None]  # (), (B, 1)
+        unmask_loss, insert_loss = (w * ce).sum() / per, (w * bregman).sum() / per
+        loss, n = unmask_loss + insert_loss, n_units.detach().float()
+        metrics = {"n_tokens": n, "nll_tokens": n, "unmask_loss": unmask_loss.detach(),  # masked_ce: CE per mask
+                   "insert_loss": insert_loss.detach(), "masked_ce": (ce.sum() / masked.sum().clamp(min=1)).detach()}
         if not self.training:  # the nll reported: the aligned bound (docstring) of the chain generate() runs
-            rates = self.gap_rates(h, t).detach()
-            metrics["nll"] = self.aligned_bound(batch, logits.detach(), rates, is_gap) / n_units.clamp(min=1)
-        if self.count_head is None:
-            if not self.training:  # the loss less the nll: what the hidden alignment costs, no network can change it
-                metrics["alignment_slack"] = bound.detach() - metrics["nll"]
-            return bound, metrics  # the loss is the bound
-        # length_head='distribution': + the CE of each gap's true count under p(g | x_t, t), weighted as the
-        # Bregman term. Not a term of any bound: the loss is no longer one, nll still is (of the sampler's chain)
-        logits = self.count_head(h[is_gap]).float()  # (gaps, max_len + 1)
-        count_ce = F.cross_entropy(logits, g[is_gap].long().clamp(max=self.max_len), reduction="none")
-        count_loss = (w.expand(B, W)[is_gap] * count_ce).sum() / n_units.clamp(min=1)
-        metrics["count_loss"] = count_loss.detach()
-        return bound + count_loss, metrics
+            metrics["nll"] = self.aligned_bound(batch, logits.detach(), self.gap_rates(h, t).detach(), is_gap) / per
+        if self.count_head is not None:  # + the CE of each gap's true count under p(g | x_t, t), weighted as the
+            # Bregman term: not a term of any bound, so the loss is no longer one (nll still is, of the sampler's chain)
+            count_ce = F.cross_entropy(self.count_head(h[is_gap]).float(), g[is_gap].long().clamp(max=self.max_len),
+                                       reduction="none")  # (gaps,)
+            count_loss = (w.expand(B, W)[is_gap] * count_ce).sum() / per
+            metrics["count_loss"] = count_loss.detach()
+            return loss + count_loss, metrics
+        if not self.training:  # the loss less the nll: what the hidden alignment costs, no network can change it
+            metrics["alignment_slack"] = loss.detach() - metrics["nll"]
+        return loss, metrics  # the loss is the bound
 
     @torch.no_grad()
     def aligned_bound(self, batch: dict, logits: torch.Tensor, g_hat: torch.Tensor, is_gap: torch.Tensor):
@@ -466,10 +453,9 @@ class Model(nn.Module):
         if masked.any():  # per mask: sum_i P(i) (log pi(y_i) - log p(y_i)), pi(v) = sum_(i: y_i = v) P(i)
             row, c = masked.nonzero(as_tuple=True)  # (M,)
             Pm = P[row, c - start[row], 1:L + 1]  # (M, L)
-            ym = y[row]  # (M, L)
             same = (y[:, :, None] == y[:, None, :]) & (y[:, :, None] >= 0)  # (B, L, L)
             pi = torch.bmm(P[:, :, 1:L + 1].float(), same.float()).double()[row, c - start[row]]  # (M, L)
-            logp = logits.float().log_softmax(-1).gather(1, ym.clamp(min=0)).double()  # (M, L)
+            logp = logits.float().log_softmax(-1).gather(1, y[row].clamp(min=0)).double()  # (M, L)
             kl = (Pm * (torch.log(pi.clamp(min=1e-300)) - logp)).where(Pm > 0, 0.0).sum(1)  # (M,)
             total = total + (w[row] * kl).sum()
         return total.float()

@@ -40,9 +40,9 @@ def blocks(r: dict) -> str:
     return "" if bl is None else ", one block" if bl == 0 else f", blocks of {bl}"
 
 
-def load() -> dict:
+def load(results: str = RESULTS) -> dict:
     rows = {}
-    for path in sorted(glob.glob(os.path.join(RESULTS, "*.json"))):
+    for path in sorted(glob.glob(os.path.join(results, "*.json"))):
         with open(path) as f:
             r = json.load(f)
         rows.setdefault(r["config"], []).append(r)
@@ -185,7 +185,8 @@ def xlm_recipe_time() -> list[str]:
 def shipped() -> list[str]:
     """models/pretrained/*.pt with the test numbers of the row each was made from."""
     import torch
-    rows = {r["eval_command"].split("--ckpt=")[1].split()[0]: r for seeds in load().values() for r in seeds}
+    rows = {r["eval_command"].split("--ckpt=")[1].split()[0]: r for results in (RESULTS, RESULTS + "/../speedrun")
+            for seeds in load(results).values() for r in seeds}
     out, shown_rows = [], []
     for path in sorted(glob.glob(os.path.join(ROOT, "models", "pretrained", "*.pt"))):
         src = torch.load(path, map_location="cpu", weights_only=True)["source"]["ckpt"]

@@ -74,7 +74,9 @@ class Config:
     time_cond: bool = False  # adaLN time conditioning (DiT); MDLM trains without it
     # diffusion
     schedule_eps: float = 1e-3  # mask probability at time t is (1 - eps) t
-    t_min: float = 1e-3  # training times t ~ U[t_min, 1] (MDLM's sampling_eps): the 1/t weight stays finite
+    # training times t ~ U[t_min, 1] (MDLM's sampling_eps): the 1/t weight stays finite; 1.0 trains the all-mask
+    # term alone, a one-pass predictor decoded with steps=1 (the speedrun)
+    t_min: float = 1e-3
     antithetic: bool = True  # stratified times over the batch
     time_sampling: str = "continuous"  # 'continuous': t ~ U[t_min, 1] (MDLM); 'count': k masks ~ U{1..L}, weight
     #                                    L/k: the same bound (at eps = 0) with less variance, see collate
@@ -90,7 +92,7 @@ class Config:
 # The allowed values of every Config field but the bools and the data's (the engine refuses anything else
 # before the first step, in one line naming the key): (lo, hi) a number in [lo, hi], a tuple the choices.
 LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9),
-              schedule_eps=(0.0, 0.5), t_min=(1e-6, 0.5), time_sampling=("continuous", "count"),
+              schedule_eps=(0.0, 0.5), t_min=(1e-6, 1.0), time_sampling=("continuous", "count"),
               steps=(1, 100_000), sample_eps=(0.0, 0.5), order=("random", "confidence"))
 
 

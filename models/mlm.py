@@ -5,8 +5,8 @@ Lineage: BERT (Devlin et al. 2019) masked-token training with a random masking r
 as in Mask-Predict (Ghazvininejad et al. 2019); as used by XLM (Patel et al. 2025) on star graphs. What
 changes from ARLM (arlm.py):
 - the transformer is bidirectional (no causal mask);
-- training: each example draws a masking rate t ~ U(0, 1) and masks each target position with
-  probability t (the prompt is never masked; no 80/10/10 random/kept replacement, as in XLM); the loss is
+- training: each example draws a masking rate t ~ U(min_mask_rate, 1), U(0, 1) by default, and masks each
+  target position with probability t (the prompt is never masked; no 80/10/10 random/kept replacement, as in XLM); the loss is
   the CE of the masked tokens divided by the fixed number of target positions: the canvas's real tokens
   plus the first pad when there is room for one (XLM divides by the number of masked tokens; a count fixed
   by the data keeps gradient accumulation and DDP exact). It is not a likelihood bound: unlike MDLM the
@@ -58,6 +58,8 @@ class Config:
     neighbour_mix: bool = False  # add linear maps of the left and right neighbours' embeddings to each position
     abs_pos: bool = False  # learned absolute positions added to the embeddings (GPT-2), besides RoPE: which
     #                        node of an edge a position holds is then visible, not only offsets between them
+    # training: 1.0 masks the whole canvas of every row, a one-pass predictor decoded with steps=1 (the speedrun)
+    min_mask_rate: float = 0.0  # each row's masking rate t ~ U(min_mask_rate, 1)
     # decoding
     unmask: str = "threshold"  # 'threshold' (XLM's star setting) or 'fixed' (a fixed number per step)
     threshold: float = 0.1  # 'threshold': the summed uncertainty allowed before the last one taken; <= 0: one a step
@@ -67,7 +69,7 @@ class Config:
 
 # The allowed values of every Config field but the bools and the data's (the engine refuses anything else
 # before the first step, in one line naming the key): (lo, hi) a number in [lo, hi], a tuple the choices.
-LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9),
+LIMITS = dict(n_layer=(1, 64), n_head=(1, 64), n_embd=(8, 8192), dropout=(0.0, 0.9), min_mask_rate=(0.0, 1.0),
               unmask=("threshold", "fixed"), threshold=(-1.0, 1000.0), steps=(0, 100_000), temperature=(0.0, 100.0))
 
 
@@ -221,7 +223,7 @@ class Model(nn.Module):
 
     # ------------------------------------------------------------------------- training
     def collate(self, tokens: torch.Tensor, prompt_lens: torch.Tensor, generator=None) -> dict:
-        """Clean rows (B, T) -> masked rows. Each row draws a rate t ~ U(0, 1) and each canvas position is
+        """Clean rows (B, T) -> masked rows. Each row draws a rate t ~ U(min_mask_rate, 1); each canvas position is
         masked with probability t; the prompt stays clean. A row shorter than prompt + canvas is padded."""
         c, dev = self.config, tokens.device
         B, T = tokens.shape
@@ -230,7 +232,8 @@ class Model(nn.Module):
         fill = c.pad_id if c.pad_id is not None else 0  # stream data: W == T, nothing to fill
         x0 = F.pad(tokens, (0, max(0, W - T)), value=fill)[:, :W]  # (B, W)
         target = x0.gather(1, cidx)  # (B, L) the canvas: target then pad
-        t = torch.rand(B, device=dev, generator=generator)  # (B,) masking rate per example
+        u = torch.rand(B, device=dev, generator=generator)
+        t = c.min_mask_rate + (1 - c.min_mask_rate) * u  # (B,) masking rate per example, U(min_mask_rate, 1)
         masked = torch.rand(target.shape, device=dev, generator=generator) < t[:, None]  # (B, L)
         xt = x0.scatter(1, cidx, torch.where(masked, self.mask_id, target))
         return {"xt": xt, "cidx": cidx, "keep": keep, "target": target, "t": t}

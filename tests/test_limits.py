@@ -79,7 +79,7 @@ def test_a_model_without_limits_or_with_a_field_missing_is_refused(monkeypatch):
 
 
 @pytest.mark.parametrize("argv,says", [
-    (["--model=mdlm", "--t_min=2.0"], "t_min=2.0 must be in [1e-06, 0.5]"),
+    (["--model=mdlm", "--t_min=2.0"], "t_min=2.0 must be in [1e-06, 1.0]"),
     (["--model=mdlm", "--schedule_eps=-1.0"], "schedule_eps=-1.0 must be in [0.0, 0.5]"),
     (["--model=ilm", "--stop_threshold=2.0"], "stop_threshold=2.0 must be in [0.01, 1.0]"),
     (["--model=ilm", "--gap_top_k=-3"], "gap_top_k=-3 must be in [0, 1000000]"),

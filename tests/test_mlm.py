@@ -34,6 +34,20 @@ def test_mask_rate_follows_t():
     assert torch.corrcoef(torch.stack([frac, t]))[0, 1] > 0.99
 
 
+@pytest.mark.parametrize("low", [0.5, 1.0])
+def test_min_mask_rate_raises_every_rows_rate(low):
+    """t ~ U(min_mask_rate, 1): 1.0 masks the whole canvas of every row; 0 (the default) is the draw above."""
+    m = mlm.Model(mlm.Config(**STAR, block_size=200, n_layer=1, n_head=1, n_embd=8, min_mask_rate=low))
+    tokens, zero = torch.randint(4, 24, (1000, 200)), torch.zeros(1000, dtype=torch.long)
+    b = m.collate(tokens, zero, generator=torch.Generator().manual_seed(0))
+    u = torch.rand(1000, generator=torch.Generator().manual_seed(0))  # the same generator's first draw
+    assert torch.allclose(b["t"], low + (1 - low) * u) and b["t"].min() >= low
+    if low == 1.0:
+        assert (b["xt"] == m.mask_id).all()
+    base = mlm.Model(mlm.Config(**STAR, block_size=200, n_layer=1, n_head=1, n_embd=8))
+    assert torch.equal(base.collate(tokens, zero, generator=torch.Generator().manual_seed(0))["t"], u)
+
+
 def test_prompt_never_masked_and_reproducible():
     m = small()
     tokens, pl = star_rows(6, [12, 20, 30, 16, 24, 30], [4, 10, 6, 8, 10, 2])

@@ -33,9 +33,10 @@ def star_test(tmp_path_factory):
 
 
 def row_of(path: str) -> dict:
-    """The results-table row (bench/results/star/*.json) whose run a shipped model was made from."""
+    """The results-table row (bench/results/star/ or speedrun/*.json) whose run a shipped model was made from."""
     src = engine.load_checkpoint(path)["source"]["ckpt"]
-    for f in glob.glob(os.path.join(ROOT, "bench", "results", "star", "*.json")):
+    for f in glob.glob(os.path.join(ROOT, "bench", "results", "star", "*.json")) + \
+            glob.glob(os.path.join(ROOT, "bench", "results", "speedrun", "*.json")):
         with open(f) as fh:
             row = json.load(fh)
         if f"--ckpt={src} " in row["eval_command"] + " ":
@@ -55,7 +56,7 @@ def test_every_shipped_star_model_scores_its_row(path, star_test, tmp_path):
     """The first 500 test problems score what the row (all 5000) says, within sampling noise: 4 binomial
     standard deviations; a row at >= 99% must stay >= 99%."""
     row = row_of(path)
-    task = os.path.basename(path).removesuffix(".pt").split("_star_")[1]
+    task = row["dataset"].split("/")[-1]  # star/easy -> easy
     r = evaluate_script.main([f"--ckpt={path}", f"--dataset={star_test(task)}", "--split=test", "--max_examples=500",
                               f"--out_dir={tmp_path}"])  # with the sampler settings shipped in the checkpoint
     p = row["test_seq_acc"]

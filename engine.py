@@ -673,7 +673,13 @@ def inference_setup(argv: list[str], defaults: dict):
         return dict(cache["keys"])
 
     config = get_config(argv, defaults, ckpt_defaults)
-    check_config(config, cache["ckpt"]["model_name"])
+    name = cache["ckpt"]["model_name"]
+    try:  # the checkpoint's own settings first: one the model file refuses names the checkpoint, not a flag
+        check_limits(name, cache["keys"])
+    except NanoError as e:
+        raise NanoError(f"{config['ckpt']} holds settings models/{name}.py refuses ({e}): a checkpoint of "
+                        f"another model, or of an older models/{name}.py") from None
+    check_config(config, name)
     ckpt = cache["ckpt"]
     device = pick_device(config["device"])
     ckpt["model_config"] = {k: config[k] for k in cache["keys"]}  # sampling overrides applied

@@ -11,6 +11,7 @@ import errno
 import fcntl
 import glob
 import importlib
+import itertools
 import json
 import math
 import os
@@ -629,8 +630,13 @@ def check_checkpoint(ckpt: dict, path: str, use: str):
                         f"label does not fit its weights")
 
 
+def plain_keys(state: dict) -> dict:
+    """A state dict saved from a compiled (_orig_mod.) or DDP-wrapped (module.) model, keyed as the plain model's."""
+    return {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in state.items()}
+
+
 def load_state(model: torch.nn.Module, state: dict, path: str):
-    state = {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in state.items()}
+    state = plain_keys(state)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as e:  # other keys or shapes; a value that is no tensor
@@ -648,6 +654,38 @@ def vocabulary(meta: dict) -> list:
     """What makes ids mean the same tokens: data with equal vocabularies can share a model (eval.py's
     --dataset, train.py's --init_from)."""
     return [meta.get(k) for k in ("vocab_size", "itos", "tokenizer", "pad", "bos", "eos", "mask")]
+
+
+def extends(meta: dict, old: dict) -> bool:
+    """meta's vocabulary is old's with new tokens after it (star_hard's 56 node labels after star_easy's 20):
+    the same itos first, the same special ids. A model of old data grows into it (grown())."""
+    same = [k for k in ("tokenizer", "pad", "bos", "eos", "mask") if meta.get(k) != old.get(k)]
+    itos, old_itos = meta.get("itos"), old.get("itos")
+    return not same and itos is not None and old_itos is not None and itos[:len(old_itos)] == old_itos
+
+
+def grown(state: dict, model: torch.nn.Module, v_old: int, v_new: int) -> dict:
+    """The checkpoint's tensors in the shapes of a model built for more tokens (v_old -> v_new) or longer rows.
+    A dim that grew by exactly v_new - v_old from at least v_old is a vocabulary: token i keeps its row and the
+    model's own ids, which follow the data's (models/README.md), move from v_old + j to v_new + j. Any other dim
+    that grew is a length: position i keeps its row. New rows keep the new model's fresh initialisation; a
+    tensor that would shrink is left to fail to load."""
+    own, out = model.state_dict(), {}
+    for k, old in plain_keys(state).items():
+        new = own.get(k)
+        if not (isinstance(old, torch.Tensor) and new is not None and new.dim() == old.dim()
+                and new.shape != old.shape and all(a >= b for a, b in zip(new.shape, old.shape))):
+            out[k] = old
+            continue
+        new = new.clone()
+        pieces = [[(slice(0, n), slice(0, n))] for n in old.shape]  # per dim: (where in new, where in old)
+        for d, (n_new, n_old) in enumerate(zip(new.shape, old.shape)):
+            if v_new > v_old and n_new - n_old == v_new - v_old and n_old >= v_old:
+                pieces[d] = [(slice(0, v_old), slice(0, v_old)), (slice(v_new, n_new), slice(v_old, n_old))]
+        for part in itertools.product(*pieces):
+            new[tuple(p[0] for p in part)] = old[tuple(p[1] for p in part)]
+        out[k] = new
+    return out
 
 
 def model_from_checkpoint(ckpt: dict, path: str = "checkpoint", use_ema: bool = True) -> torch.nn.Module:

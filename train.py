@@ -14,7 +14,6 @@ training script); --key=value overrides are literals only and never run code. Th
 """
 import copy
 import dataclasses
-import itertools
 import json
 import math
 import os
@@ -31,10 +30,10 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from data.loader import Dataset, Mixture, NanoError, load_meta
 from engine import (DATA_FIELDS, all_finite, all_reduce_sum, autocast_for, build_model, check_config, check_out_dir,
-                    check_type, checkpoint_weights, data_dir, data_keys, dumps, evaluate, get_config, git_commit,
-                    has_prompts, load_checkpoint, load_state, lock_out_dir, make_optimizer, model_defaults, noised_loss, pick_device,
-                    print_help, remove_stale_temp_files, run_main, save_checkpoint, set_threads, vocabulary,
-                    wants_help)
+                    check_type, checkpoint_weights, data_dir, data_keys, dumps, evaluate, extends, get_config,
+                    git_commit, grown, has_prompts, load_checkpoint, load_state, lock_out_dir, make_optimizer,
+                    model_defaults, noised_loss, pick_device, print_help, remove_stale_temp_files, run_main,
+                    save_checkpoint, set_threads, vocabulary, wants_help)
 
 # ----------------------------------------------------------------------------- default config
 # `python train.py` with no config file (and no --model) runs the ILM star_easy speedrun record on these
@@ -272,39 +271,6 @@ def start_from(config: dict, meta: dict, resumed: dict | None) -> dict | None:
         except NanoError as e:
             raise NanoError(f"the model settings of {path or 'the checkpoint'}: {e}")
     return init
-
-
-def extends(meta: dict, old: dict) -> bool:
-    """meta's vocabulary is old's with new tokens after it (star_hard's 56 node labels after star_easy's 20):
-    the same itos first, the same special ids. A model of old data grows into it (grown())."""
-    same = [k for k in ("tokenizer", "pad", "bos", "eos", "mask") if meta.get(k) != old.get(k)]
-    itos, old_itos = meta.get("itos"), old.get("itos")
-    return not same and itos is not None and old_itos is not None and itos[:len(old_itos)] == old_itos
-
-
-def grown(state: dict, model: torch.nn.Module, v_old: int, v_new: int) -> dict:
-    """The checkpoint's tensors in the shapes of a model built for more tokens (v_old -> v_new) or longer rows.
-    A dim that grew by exactly v_new - v_old from at least v_old is a vocabulary: token i keeps its row and the
-    model's own ids, which follow the data's (models/README.md), move from v_old + j to v_new + j. Any other dim
-    that grew is a length: position i keeps its row. New rows keep the new model's fresh initialisation; a
-    tensor that would shrink is left to fail to load."""
-    own = {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in model.state_dict().items()}
-    out = {}
-    for k, old in state.items():
-        new = own.get(k.removeprefix("_orig_mod.").removeprefix("module."))
-        if not (isinstance(old, torch.Tensor) and new is not None and new.dim() == old.dim()
-                and new.shape != old.shape and all(a >= b for a, b in zip(new.shape, old.shape))):
-            out[k] = old
-            continue
-        new = new.clone()
-        pieces = [[(slice(0, n), slice(0, n))] for n in old.shape]  # per dim: (where in new, where in old)
-        for d, (n_new, n_old) in enumerate(zip(new.shape, old.shape)):
-            if v_new > v_old and n_new - n_old == v_new - v_old and n_old >= v_old:
-                pieces[d] = [(slice(0, v_old), slice(0, v_old)), (slice(v_new, n_new), slice(v_old, n_old))]
-        for part in itertools.product(*pieces):
-            new[tuple(p[0] for p in part)] = old[tuple(p[1] for p in part)]
-        out[k] = new
-    return out
 
 
 def load_init_weights(raw_model, init: dict, config: dict):

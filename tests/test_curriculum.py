@@ -13,6 +13,7 @@ import torch
 
 import train
 from data.loader import Dataset, Mixture, NanoError
+import engine
 from engine import build_model, data_keys, model_defaults
 from conftest import TINY
 
@@ -114,7 +115,7 @@ def test_grown_keeps_every_token_and_position_and_moves_the_models_own_ids(star_
         return build_model("ilm", {**model_defaults({"model": "ilm"}), "abs_pos": True, **data_keys(meta, {})})
     old, new = ilm(star_data()), ilm(star56["hard"])
     fresh = {k: v.clone() for k, v in new.state_dict().items()}
-    new.load_state_dict(train.grown(old.state_dict(), new, 24, 60))
+    new.load_state_dict(engine.grown(old.state_dict(), new, 24, 60))
     got, was = new.state_dict(), old.state_dict()
     for k in ("wte.weight", "head.weight"):
         assert torch.equal(got[k][:24], was[k][:24]) and torch.equal(got[k][60:], was[k][24:])

@@ -273,25 +273,32 @@ def start_from(config: dict, meta: dict, resumed: dict | None) -> dict | None:
     return init
 
 
-def load_init_weights(raw_model, init: dict, config: dict):
+def load_init_weights(raw_model, init: dict, config: dict) -> list[str]:
     """The weights sampling would use (the EMA's, if the checkpoint has one) into the new run's model, grown
-    where the data has more tokens or longer rows (only there: a run that sets the network otherwise than the
-    checkpoint is refused, naming the settings)."""
+    where the data has more tokens or longer rows. Settings that differ from the checkpoint's but build the same
+    weights (a sampler's steps, the noise schedule) stay the run's -> their names; settings that build other
+    weights (the network's) are refused, naming them."""
     path = config["init_from"]
     # a key the model file gained after the checkpoint was written ran at its default
     theirs = {**model_defaults(config), **init["model_config"]}
     mine = [k for k in theirs if k in config and config[k] != theirs[k] and k not in DATA_FIELDS]
-    if mine:
+    def shapes(settings: dict) -> dict:
+        with torch.device("meta"):  # shapes only, nothing allocated
+            return {k: v.shape for k, v in build_model(config["model"], {**config, **settings}).state_dict().items()}
+    own = shapes({})
+    if shapes({k: theirs[k] for k in mine}) != own:  # the run's data with the checkpoint's settings
+        net = [k for k in mine if shapes({k: theirs[k]}) != own] or mine
         raise NanoError(f"--init_from={path} does not fit the model this run builds: the run sets "
-                        f"{', '.join(f'{k}={config[k]!r}' for k in mine)} where the checkpoint has "
-                        f"{', '.join(f'{k}={theirs[k]!r}' for k in mine)}; run with "
-                        f"{' '.join(f'--{k}={theirs[k]}' for k in mine)} (the checkpoint's)")
+                        f"{', '.join(f'{k}={config[k]!r}' for k in net)} where the checkpoint has "
+                        f"{', '.join(f'{k}={theirs[k]!r}' for k in net)}; run with "
+                        f"{' '.join(f'--{k}={theirs[k]}' for k in net)} (the checkpoint's)")
     try:
         load_state(raw_model, grown(checkpoint_weights(init), raw_model, init["meta"]["vocab_size"],
                                    config["vocab_size"]), path)
     except NanoError as e:
         raise NanoError(f"--init_from={e}; the data {config['dataset']} gives shorter rows than it was "
                         f"trained on") from None
+    return mine
 
 
 def optional_wandb(C, master: bool):
@@ -491,7 +498,9 @@ def main(argv: list[str]) -> dict:
     torch.manual_seed(C.seed)
     raw_model = build_model(C.model, config).to(device)
     if init is not None:  # before the EMA copy and the optimizer: both start from these weights
-        load_init_weights(raw_model, init, config)
+        own = load_init_weights(raw_model, init, config)
+        if own and master:
+            print(f"init_from {C.init_from}: its weights, with this run's {', '.join(f'{k}={config[k]!r}' for k in own)}")
     if ddp:
         torch.manual_seed(C.seed + rank)
     optimizer = make_optimizer(raw_model, C, fused=cuda)

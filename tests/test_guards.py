@@ -310,6 +310,21 @@ def test_a_run_from_a_checkpoint_resumes_with_or_without_init_from(world, tmp_pa
     assert (ckpt["model_config"]["n_layer"], ckpt["model_config"]["n_embd"], ckpt["step"]) == (4, 64, 6)
 
 
+def test_init_from_keeps_the_runs_own_sampler_settings(world, tmp_path, capsys, monkeypatch):
+    """A setting that builds the same weights (here the sampler's top_k) is the run's: the weights at step 0
+    are still the checkpoint's, the new checkpoint records the run's value, and one line says so."""
+    seen, make_optimizer = {}, train.make_optimizer
+    monkeypatch.setattr(train, "make_optimizer", lambda model, C, fused: (
+        seen.update(weights={k: v.clone() for k, v in model.state_dict().items()}), make_optimizer(model, C, fused))[1])
+    out = str(tmp_path / "run")
+    train.main(tiny_args(world, out, "--max_iters=1", "--eval_interval=1", "--top_k=3", f"--init_from={world.ckpt}"))
+    assert "its weights, with this run's top_k=3" in capsys.readouterr().out
+    was, new = torch.load(world.ckpt, weights_only=True), torch.load(os.path.join(out, "ckpt.pt"), weights_only=True)
+    assert was["model_config"]["top_k"] == 0 and new["model_config"]["top_k"] == 3
+    assert seen["weights"].keys() == was["ema"].keys()
+    assert all(torch.equal(seen["weights"][k], was["ema"][k]) for k in was["ema"])
+
+
 INIT_REFUSALS = {  # the run's extra args (a callable of W) -> what the one line must say
     "another model": (lambda W: ["--model=mdlm", f"--init_from={W.ckpt}"], "holds a 'arlm' model"),
     "another vocabulary": (lambda W: [f"--dataset={W.other_vocab}", f"--init_from={W.ckpt}"], "another vocabulary"),

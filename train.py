@@ -3,7 +3,8 @@ The one training loop of nanoXLM, for every model in models/.
 
     python train.py                                   # the built-in default below
     python train.py configs/arlm_star_easy.py --max_iters=500 --compile=True
-    torchrun --standalone --nproc_per_node=8 train.py configs/ilm_lm1b.py
+    python train.py configs/ilm_lm1b.py --nproc=8       # DDP: 8 ranks on this machine
+    torchrun --nnodes=2 --nproc_per_node=8 ... train.py configs/ilm_lm1b.py   # several machines
     python train.py --help                            # every key, its default and what it does
 
 A model is a file models/<name>.py with Config, Model(config), model(batch) -> (loss, metrics),
@@ -84,6 +85,7 @@ phases = [dict(start=20000, batch_size=64, warmup_iters=0, learning_rate=6e-4, m
 device = "auto"  # 'auto', 'cpu', 'cuda', 'cuda:1', ...
 dtype = "auto"  # autocast: 'auto' = bfloat16 on CUDA, float32 on CPU; 'bfloat16' also on CPU; 'float32' = off
 compile = False  # torch.compile the model
+nproc = 1  # > 1: DDP over this many ranks on this machine (torchrun --standalone --nproc_per_node=N, quieter)
 threads = 0  # CPU threads of each process; 0 = OMP_NUM_THREADS when set, else the cores not busy now (at least 1)
 seed = 1337
 # -----------------------------------------------------------------------------
@@ -455,6 +457,27 @@ def with_default_config(argv: list[str]) -> list[str]:
     return [DEFAULT_CONFIG, *argv]
 
 
+def launch_ranks(argv: list[str], nproc: int) -> dict:
+    """--nproc=N: this command again as N DDP ranks, started as `torchrun --standalone --nproc_per_node=N` would,
+    by torchrun's launcher run in this process, so that what the ranks print is the last word: a rank's one-line
+    error, or a stop's "continue with --resume", without torchrun's own report and traceback after it."""
+    import logging
+    from torch.distributed.elastic.multiprocessing import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+    for name in ("torch.distributed.run", "torch.distributed.elastic"):  # its notes on threads, signals, failures
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        args = get_args_parser().parse_args(["--standalone", f"--nproc_per_node={nproc}", __file__])
+        args.training_script_args = [a for a in argv if not a.startswith("--nproc=")]  # not parsed as torchrun's
+        run(args)
+    except ChildFailedError:  # the first rank to fail printed why
+        sys.exit(1)
+    except SignalException as e:  # Ctrl-C / SIGTERM: forwarded to the ranks, which saved and said so
+        sys.exit(128 + int(e.sigval))
+    return {}
+
+
 def main(argv: list[str]) -> dict:
     argv = with_default_config(argv)
     if wants_help(argv):
@@ -472,6 +495,8 @@ def main(argv: list[str]) -> dict:
     resumed = load_checkpoint(os.path.join(config["out_dir"], "ckpt.pt"), "--resume") if config["resume"] else None
     init = start_from(config, meta, resumed)  # --init_from's checkpoint; a checkpoint's model settings into config
     plan = check_phases(config)
+    if config["nproc"] > 1 and "LOCAL_RANK" not in os.environ:  # every check above passed: start the ranks
+        return launch_ranks(argv, config["nproc"])
     C = SimpleNamespace(**config)
     ddp, rank, local_rank, world, device = start_processes(pick_device(C.device))
     set_threads(C.threads, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))

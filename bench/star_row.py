@@ -92,16 +92,15 @@ def main(argv: list[str]):
     ap.add_argument("--no_train", action="store_true", help="evaluate the finished run in out/<config>_seed<seed>")
     ap.add_argument("--eval_args", default="", help="eval.py settings, e.g. --unmask=fixed or --gen_samples=64")
     ap.add_argument("--split", default="test", help="the split eval.py scores")
-    ap.add_argument("--nproc", type=int, default=1, help="> 1: train with torchrun, this many DDP ranks")
+    ap.add_argument("--nproc", type=int, default=1, help="> 1: train with this many DDP ranks (train.py --nproc)")
     args = ap.parse_args(argv)
     if not os.path.isfile(os.path.join(ROOT, args.config)):
         sys.exit(f"error: config {args.config} not found (a path from the repo root, e.g. configs/ilm_star_easy.py)")
     name = os.path.basename(args.config).removesuffix(".py")
     out_dir = os.path.join("out", f"{name}_seed{args.seed}")
-    launch = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}"] if args.nproc > 1 else []
-    cmd = [sys.executable, *launch, "train.py", args.config, f"--seed={args.seed}", f"--out_dir={out_dir}"]
-    shown = (f"torchrun --standalone --nproc_per_node={args.nproc}" if launch else "python") + \
-        f" train.py {args.config} --seed={args.seed}"
+    ranks = [f"--nproc={args.nproc}"] if args.nproc > 1 else []
+    cmd = [sys.executable, "train.py", args.config, f"--seed={args.seed}", f"--out_dir={out_dir}", *ranks]
+    shown = " ".join(["python train.py", args.config, f"--seed={args.seed}", *ranks])
     path = os.path.join(args.out, f"{name}_seed{args.seed}.json")
     if os.path.exists(path) and not (args.no_train or args.resume):  # a new run never replaces a row unasked
         again = ", or re-evaluate it with --no_train" if os.path.exists(os.path.join(ROOT, out_dir, "ckpt.pt")) else ""

@@ -1,7 +1,7 @@
 # ARLM on LM1B sentences (rows of 128 GPT-2 tokens: bos ... eos + pad), as in MDLM and the XLM paper's Table 2.
 # The size of the literature: 12 layers, 768 wide, 12 heads (~85M + embeddings), global batch 512.
 #   python data/lm1b/prepare.py        # needs the network (Hugging Face hub)
-#   torchrun --standalone --nproc_per_node=8 train.py configs/arlm_lm1b.py --compile=True
+#   python train.py configs/arlm_lm1b.py --nproc=8 --compile=True
 # A GPU job: on one 8-GPU node, micro-batches of 64 per GPU need no accumulation.
 out_dir = "out/arlm_lm1b"
 dataset = "lm1b"

@@ -1,7 +1,7 @@
 # ARLM on OpenWebText, packed 1024-token windows of the GPT-2 token stream (the nanoGPT/MDLM setting).
 # The size of the literature: 12 layers, 768 wide, 12 heads (~85M + embeddings), global batch 512.
 #   python data/openwebtext/prepare.py        # needs the network (Hugging Face hub)
-#   torchrun --standalone --nproc_per_node=8 train.py configs/arlm_owt.py --compile=True
+#   python train.py configs/arlm_owt.py --nproc=8 --compile=True
 # A GPU job: on one 8-GPU node, micro-batches of 64 per GPU need no accumulation.
 out_dir = "out/arlm_owt"
 dataset = "openwebtext"

@@ -1,5 +1,5 @@
 # ILM on star_easy, the speedrun record and the default run (`python train.py`): >= 99% test sequence accuracy
-# in under 5 minutes on a 2-core CPU with two ranks, torchrun --standalone --nproc_per_node=2 train.py
+# in under 5 minutes on a 2-core CPU with two ranks, python train.py --nproc=2
 # Muon, neighbour mixing + absolute positions, batch 128, an EMA; the levers: bench/results/speedrun_probes.json.
 out_dir = "out/default"  # the default run's folder
 dataset = "star/easy"

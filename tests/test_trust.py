@@ -643,6 +643,37 @@ def test_ddp_sigterm_to_one_rank_stops_every_rank(world, tmp_path):
     assert r["step"] == ckpt_of(os.path.join(out, "ckpt.pt"))["step"] == step + 2
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the ranks through /proc (Linux)")
+def test_nproc_ctrl_c_saves_and_ends_with_our_words(world, tmp_path):
+    """Ctrl-C to `python train.py --nproc=2` (the launcher in-process) reaches every rank, which saves after
+    its step; the last thing printed is the ranks' "continue with --resume" and the checkpoint, not torchrun's
+    traceback, and the exit status is 130 (128 + SIGINT)."""
+    out = str(tmp_path / "ddp")
+    p = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), "--nproc=2", f"--dataset={world.data}",
+                          f"--out_dir={out}", *TINY, "--max_iters=100000", "--eval_interval=1000"],
+                         env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: logged_losses(out) >= 3, timeout=90, what="the 2-rank run's loss lines")
+        os.kill(p.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the launcher: the ranks have sessions of their own
+        output, _ = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            for pid in [*children(p.pid), p.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.communicate()
+    assert p.returncode == 130, output[-3000:]
+    said = [line for line in output.splitlines() if line.strip() and "it/s" not in line]
+    assert "continue with --resume" in output and said[-1].startswith("first step after"), said[-5:]
+    assert "Traceback" not in output and "SignalException" not in output, output[-3000:]
+    step = ckpt_of(os.path.join(out, "ckpt.pt"))["step"]
+    assert records(out)[-1]["done"] == step >= 3
+    r = tiny_train(world.data, out, "--resume", f"--max_iters={step + 2}", "--eval_interval=1000")  # one process
+    assert r["step"] == step + 2
+
+
 def test_ddp_bad_input_is_one_line_and_status_1(world, tmp_path):
     """A torchrun rank leaves through os._exit (train.py's __main__: no interpreter teardown, which can abort a
     gloo rank); a NanoError must still print its one line and give exit status 1, not 0 and not an abort."""

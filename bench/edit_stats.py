@@ -40,7 +40,7 @@ def main(argv: list[str]):
     if wants_help(argv):
         return print_help(__file__, __doc__, DEFAULTS)
     config, ckpt, model, device = inference_setup(argv, DEFAULTS)
-    if not hasattr(model, "edit_counts"):
+    if ckpt["model_name"] != "editflow":
         raise NanoError(f"{config['ckpt']} holds a model of models/{ckpt['model_name']}.py; edit statistics need an Edit "
                         f"Flows checkpoint (models/editflow.py)")
     mc = ckpt["model_config"]

@@ -236,7 +236,6 @@ class Model(nn.Module):
         if self.rows_data and c.bos_id is not None and c.bos_id != c.eos_id:
             banned[c.bos_id] = True
         self.register_buffer("banned", banned, persistent=False)  # (V,)
-        self.edit_counts = None  # after generate(): {'ins', 'del', 'sub', ...} -> (B,) edits made per row
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by 1/sqrt(2 n_layer)
             if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
@@ -377,11 +376,9 @@ class Model(nn.Module):
                           + tok, -1 - col - Nw * torch.arange(B, device=dev)[:, None])  # unique when not INS
         _, inverse, counts = torch.unique(key.flatten(), return_inverse=True, return_counts=True)
         logk = torch.where(kind == INS, counts[inverse].view(B, Nw).float().log(), 0.0)
-        if self.rows_data:  # + 1 for the end, unless a trailing data eos already is it
-            last = tokens.gather(1, (start + L - 1).clamp(min=0, max=T - 1)[:, None]).squeeze(1)
-            n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long()  # (B,)
-        else:
-            n_units = L
+        # the units: the target tokens + 1 for the end, unless a trailing data eos already is it; a stream window's L
+        last = tokens.gather(1, (start + L - 1).clamp(min=0, max=T - 1)[:, None]).squeeze(1)  # (B,)
+        n_units = L + 1 - ((last == c.eos_id) & (L > 0)).long() if self.rows_data else L  # (B,)
         return {"x": x[:, :W], "start": start, "n_real": n_real,  # (B, W), (B,), (B,)
                 "t": t, "one_minus_kappa": one_minus_kap, "weight": weight, "n_units": n_units,  # (B,) each
                 "op_kind": kind, "op_slot": slot, "op_tok": tok, "op_logk": logk,  # (B, Nw) each
@@ -487,8 +484,7 @@ class Model(nn.Module):
         j = torch.arange(Lc + 1, device=dev)[None, :]  # (1, Lc + 1) slot: 0 = START, j = canvas token j - 1
         seq = torch.full((B, Lc), self.mask_id, dtype=torch.long, device=dev)  # the canvas: its first n are real
         n = torch.full((B,), min(self.max_len, Lc) if c.x0 == "masks" else 0, dtype=torch.long, device=dev)
-        made = {name: torch.zeros(B, dtype=torch.long, device=dev)
-                for name in ("ins", "del", "sub", "del_mask", "sub_mask")}
+        made = torch.zeros(5, B, dtype=torch.long, device=dev)  # per row: ins, del, sub, and del, sub of a mask
         steps = []
 
         def draw(logits: torch.Tensor) -> torch.Tensor:  # (m, V) -> (m,): argmax p / E, E ~ Exp(1) (Gumbel-max)
@@ -537,12 +533,10 @@ class Model(nn.Module):
             out = torch.full((B, Lc + 1), self.mask_id, dtype=torch.long, device=dev)
             out.scatter_(1, torch.where(keep, keep.long().cumsum(1) - 1, Lc), emit)  # at most Lc kept
             seq, n = out[:, :Lc], keep.sum(1)
-            for name, edits in (("ins", fire_ins), ("del", is_del), ("sub", is_sub), ("del_mask", is_del & is_mask),
-                                ("sub_mask", is_sub & is_mask)):
-                made[name] += edits.sum(1)
+            made += torch.stack([fire_ins, is_del, is_sub, is_del & is_mask, is_sub & is_mask]).sum(2)
             if history:
                 steps.append(torch.where(k < n[:, None], seq, -1))
-        self.edit_counts = made
+        self.edit_counts = dict(zip(("ins", "del", "sub", "del_mask", "sub_mask"), made))
         out = torch.where(k < n[:, None], seq, -1)
         if c.eos_id is not None and self.rows_data:  # a trailing data eos is the end, not a token
             out = out.masked_fill((k == (n - 1)[:, None]) & (out == c.eos_id), -1)

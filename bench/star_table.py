@@ -137,7 +137,7 @@ def compact() -> str:
     rows = load()
     if not rows:
         return "(no results yet: run `python bench/star_row.py <config> --seed=<k>`)"
-    tasks = ("easy", "medium")
+    tasks = ("easy", "medium", "hard")
     cells, paper = {}, {}  # method -> task -> 'a · b' (seeds in order); method -> task -> the XLM paper's
     for config, seeds in rows.items():
         r0 = seeds[0]
@@ -145,10 +145,11 @@ def compact() -> str:
         if task in tasks:
             cells.setdefault(method, {})[task] = " · ".join(f"{100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')}"
                                                              for r in sorted(seeds, key=lambda r: r["seed"]))
-            paper.setdefault(method, {})[task] = PAPER.get((r0["model"], task), "–").split(" / ")[0]
-    out = ["| method | star_easy | star_medium | XLM paper (12L/768), easy · medium |", "|---|---|---|---|"]
+            paper[method] = {t: PAPER.get((r0["model"], t), "–").split(" / ")[0] for t in tasks}
+    out = ["| method | star_easy | star_medium | star_hard | XLM paper (12L/768), easy · medium · hard |",
+           "|---|---|---|---|---|"]
     for method, c in cells.items():
-        out.append(f"| {method} | {c.get('easy', '–')} | {c.get('medium', '–')} | "
+        out.append(f"| {method} | {' | '.join(c.get(t, '–') for t in tasks)} | "
                    f"{' · '.join(paper[method].get(t, '–') for t in tasks)} |")
     every = [r for seeds in rows.values() for r in seeds if r["dataset"].split("/")[-1] in tasks]
     minutes = [r["wall_s"] / 60 for r in every]
@@ -159,6 +160,9 @@ def compact() -> str:
             f"(seed 2 · seed 1337, or 1337 alone) with the sampler settings of its row; each run {min(steps) // 1000}k–"
             f"{max(steps) // 1000}k steps, "
             f"{min(minutes):.0f}–{max(minutes):.0f} min on {' / '.join(threads)} thread(s) of a {', '.join(cpus)}.",
+            *([f"star_hard: a curriculum from the method's shipped star model, grown to hard's 56 labels, then "
+               f"easy- and medium-shaped graphs over them, then hard mixed in (configs/<model>_star_hard_curriculum.py"
+               f"; the paper trains from scratch)."] if any(r["dataset"].endswith("/hard") for r in every) else []),
             *("\n" + note for note in before_note(every, "accuracy", "star"))]
     return "\n".join(out)
 

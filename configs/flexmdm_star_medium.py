@@ -1,5 +1,6 @@
 # FlexMDM on star_medium (targets of 4-10 tokens): star_easy's recipe and sampler to 32k steps, with the count
-# distribution length head; the rows bench/results/star/flexmdm_star_medium_seed*.json, test 49.3 / 67.3, 59.2 / 73.1.
+# distribution length head; the rows bench/results/star/flexmdm_star_medium_seed*.json, test 37.3 / 61.2 (seed 1337,
+# after the neighbour_mix fix; 49.3 before it), 59.2 / 73.1 (seed 2, before).
 out_dir = "out/flexmdm_star_medium"
 dataset = "star/medium"
 model = "flexmdm"

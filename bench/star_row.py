@@ -148,7 +148,9 @@ def main(argv: list[str]):
            "eval": {k: v for k, v in test.items() if k not in ("model_config", "ckpt")}, "curve": curve,
            "first_99": next(({"step": p["step"], "train_s": p["train_s"]} for p in curve  # the speedrun's clock
                              if (p.get("val_seq_acc") or 0) >= 0.99), None),
-           "ranks": args.nproc, "threads": header.get("machine", {}).get("threads")}
+           "ranks": args.nproc, "threads": header.get("machine", {}).get("threads"),
+           "segments": [{"from_step": h.get("resumed_at") or 0, "ranks": h.get("world_size", 1),  # each process
+                         "threads": h.get("machine", {}).get("threads")} for h in headers]}       # layout it ran on
     with open(path, "w") as f:
         json.dump(row, f, indent=1)
     score = (f"{100 * row['test_seq_acc']:.2f} / {100 * row['test_tok_acc']:.2f}" if row["test_seq_acc"] is not None

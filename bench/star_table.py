@@ -64,6 +64,13 @@ def wall(r: dict, digits: int = 1) -> str:
     return f"{'≥ ' if r.get('killed_segments') else ''}{r['wall_s'] / 60:.{digits}f} min"
 
 
+def layout(r: dict) -> str:
+    """How a row's training ran: '1 thread(s)', '2 ranks', or each layout in turn when resumed on another."""
+    segs = r.get("segments") or [{"ranks": r.get("ranks") or 1, "threads": r["machine"].get("threads") or r.get("threads")}]
+    return ", then ".join(dict.fromkeys(f"{s['ranks']} ranks" if s["ranks"] > 1 else f"{s['threads'] or '?'} thread(s)"
+                                        for s in segs))
+
+
 def wall_note(rows: list[dict]) -> list[str]:
     """The line that explains '≥', when a table shows one (else nothing)."""
     return ["≥ before a wall time: a process of that run was killed without a word (a lost session); its time "
@@ -92,6 +99,12 @@ def before_note(rows: list[dict], number: str, folder: str) -> list[str]:
         if fixes else []
 
 
+def sampler_args(r: dict) -> str:
+    """The sampler settings a row's test evaluation set (what follows --split=test in its eval command, less
+    --overwrite=True, which a re-evaluation after --resume adds)."""
+    return " ".join(a for a in r["eval_command"].split("--split=test")[-1].split() if a != "--overwrite=True")
+
+
 def first_reach(curve: list, level: float = 0.99):
     return next((c["train_s"] for c in curve if c.get("val_seq_acc", 0) >= level), None)
 
@@ -110,9 +123,9 @@ def render() -> str:
                            f"{before(r, 'accuracy')} (seed {r['seed']})" for r in seeds)
         walls = " · ".join(wall(r, 0) for r in seeds)
         m = r0["machine"]
-        machine = f"{m['cores']}-core {m['cpu']}, {m['threads'] or '?'} thread(s)" + (", shared" if m.get("shared") or
+        machine = f"{m['cores']}-core {m['cpu']}, {layout(r0)}" + (", shared" if m.get("shared") or
                                                                                       max(m.get("load_avg_at_end") or [0]) > m["cores"] else "")
-        extra = r0["eval_command"].split("--split=test")[-1].strip()  # sampler overrides of the test evaluation
+        extra = sampler_args(r0)
         out.append(f"| {shown(r0['model'])}{blocks(r0)} | {task} | `{config}`{f' (eval `{extra}`)' if extra else ''} | {accs} | {r0['steps'] // 1000}k | {walls} | "
                    f"{machine} | {PAPER.get((r0['model'], task), '')} |")
     every = [r for seeds in rows.values() for r in seeds]
@@ -154,15 +167,15 @@ def compact() -> str:
     every = [r for seeds in rows.values() for r in seeds if r["dataset"].split("/")[-1] in tasks]
     minutes = [r["wall_s"] / 60 for r in every]
     steps = [r["steps"] for r in every]
-    threads = sorted({str(r["machine"]["threads"]) for r in every})
+    layouts = sorted({layout(r) for r in every})
     cpus = sorted({f"{r['machine']['cores']}-core {r['machine']['cpu']}" for r in every})
     out += ["", f"Test sequence accuracy (%, {every[0]['test_examples']:,} test problems), one number per seed "
             f"(seed 2 · seed 1337, or 1337 alone) with the sampler settings of its row; each run {min(steps) // 1000}k–"
             f"{max(steps) // 1000}k steps, "
-            f"{min(minutes):.0f}–{max(minutes):.0f} min on {' / '.join(threads)} thread(s) of a {', '.join(cpus)}.",
-            *([f"star_hard: a curriculum from the method's shipped star model, grown to hard's 56 labels, then "
-               f"easy- and medium-shaped graphs over them, then hard mixed in (configs/<model>_star_hard_curriculum.py"
-               f"; the paper trains from scratch)."] if any(r["dataset"].endswith("/hard") for r in every) else []),
+            f"{min(minutes):.0f}–{max(minutes):.0f} min on {' / '.join(layouts)} of a {', '.join(cpus)}." +
+            (" star_hard: a curriculum from the method's shipped star model, grown to hard's 56 labels, then easy- and "
+             "medium-shaped graphs over them, then hard mixed in (configs/<model>_star_hard_curriculum.py; the paper "
+             "trains from scratch)." if any(r["dataset"].endswith("/hard") for r in every) else ""),
             *("\n" + note for note in before_note(every, "accuracy", "star"))]
     return "\n".join(out)
 
@@ -196,7 +209,7 @@ def shipped() -> list[str]:
         src = torch.load(path, map_location="cpu", weights_only=True)["source"]["ckpt"]
         r = rows.get(src)
         shown_rows += [r] if r else []
-        extra = r["eval_command"].split("--split=test")[-1].strip() if r else ""  # the sampler settings shipped
+        extra = sampler_args(r) if r else ""  # the sampler settings shipped
         what = (f"test seq / tok {100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')} / {100 * r['test_tok_acc']:.1f}"
                 f"{before(r, 'accuracy')}% (`{r['config']}`, seed {r['seed']}"
                 f"{', eval ' + repr(extra) if extra else ''})"

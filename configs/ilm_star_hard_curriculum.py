@@ -1,6 +1,7 @@
 # ILM on star_hard (XLM Table 1's hard row, paper 97.5) through a curriculum: the shipped star_easy speedrun model
 # grown to hard's 56 node labels, then easy- and medium-shaped graphs over those labels, then hard mixed in
-# (python data/star/prepare.py writes all three). The speedrun recipe otherwise; probes: star_hard_curriculum_probes.json
+# (python data/star/prepare.py writes all three). The speedrun recipe otherwise; probes: star_hard_curriculum_probes.json.
+# Row: test 99.2 / 99.3 (seed 1337), bench/results/star/ilm_star_hard_curriculum_seed1337.json.
 out_dir = "out/ilm_star_hard_curriculum"
 dataset = "star/hard"  # validation, test and the checkpoint's data throughout
 model = "ilm"

@@ -306,12 +306,12 @@ def test_torchrun_failure_shows_our_line_as_the_root_cause_and_leaves_no_folder(
 
 
 @pytest.mark.parametrize("where", ["before the ranks", "in the ranks"])
-def test_nproc_failure_is_our_one_line_and_nothing_after_it(tmp_path, where):
+def test_nproc_failure_is_our_one_line_and_nothing_after_it(tmp_path, star_data, where):
     """python train.py --nproc=2 starts torchrun's launcher in-process: a bad setting found before the ranks
     start, or by the ranks, is one line on stderr (not once per rank), with none of torchrun's report."""
     out = tmp_path / "np"
     bad = (["--dataset=/nonexistent/data"] if where == "before the ranks" else  # the ranks check this one
-           ["--best_metric=val_seq_acc", "--eval_gen_examples=0"])
+           [f"--dataset={star_data()}", "--best_metric=val_seq_acc", "--eval_gen_examples=0"])
     r = run_subprocess("train.py", "--nproc=2", *bad, f"--out_dir={out}", "--device=cpu", "--max_iters=2")
     line = one_line_error(r)
     assert ("meta.json not found" if where == "before the ranks" else "needs prompt/target data") in line, line

@@ -609,6 +609,17 @@ def env_of(pid: int) -> dict:
     return dict(x.decode(errors="replace").partition("=")[::2] for x in raw if b"=" in x)
 
 
+def kill_left(p: subprocess.Popen, ranks) -> None:
+    """After a failed check: SIGKILL a launcher still running and its ranks, so no test leaves processes."""
+    if p.poll() is None:
+        for pid in [*ranks, p.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        p.communicate()
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="finds the ranks through /proc (Linux)")
 def test_ddp_sigterm_to_one_rank_stops_every_rank(world, tmp_path):
     out = str(tmp_path / "ddp")
@@ -625,13 +636,7 @@ def test_ddp_sigterm_to_one_rank_stops_every_rank(world, tmp_path):
         output, _ = p.communicate(timeout=30)
         took = time.time() - t0
     finally:
-        if p.poll() is None:  # the ranks run in sessions of their own (torchrun's start_new_session)
-            for pid in [*ranks.values(), p.pid]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            p.communicate()
+        kill_left(p, ranks.values())  # the ranks run in sessions of their own (torchrun's start_new_session)
     assert p.returncode == 0, output[-3000:]
     assert took < 20, took
     assert "SIGTERM (rank 1): saving a checkpoint after this step" in output
@@ -657,13 +662,7 @@ def test_nproc_ctrl_c_saves_and_ends_with_our_words(world, tmp_path):
         os.kill(p.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the launcher: the ranks have sessions of their own
         output, _ = p.communicate(timeout=60)
     finally:
-        if p.poll() is None:
-            for pid in [*children(p.pid), p.pid]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            p.communicate()
+        kill_left(p, children(p.pid))
     assert p.returncode == 130, output[-3000:]
     said = [line for line in output.splitlines() if line.strip() and "it/s" not in line]
     assert "continue with --resume" in output and said[-1].startswith("first step after"), said[-5:]

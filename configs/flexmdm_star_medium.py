@@ -1,6 +1,6 @@
 # FlexMDM on star_medium (targets of 4-10 tokens): star_easy's recipe and sampler to 32k steps, with the count
-# distribution length head; the rows bench/results/star/flexmdm_star_medium_seed*.json, test 37.3 / 61.2 (seed 1337,
-# after the neighbour_mix fix; 49.3 before it), 59.2 / 73.1 (seed 2, before).
+# distribution length head; the rows bench/results/star/flexmdm_star_medium_seed*.json, test 37.3 / 61.2 (seed 1337)
+# and 35.1 / 51.2 (seed 2) after the neighbour_mix fix (49.3 and 59.2 before it: bench/results/star_superseded/).
 out_dir = "out/flexmdm_star_medium"
 dataset = "star/medium"
 model = "flexmdm"

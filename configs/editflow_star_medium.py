@@ -1,6 +1,6 @@
 # Edit Flows (models/editflow.py) on star_medium from x0 = 10 masks (shorter targets delete the rest), the star_easy
-# recipe to 32k steps: bench/results/star/editflow_star_medium_seed1337.json (--seed=1337, test 66.6 / 85.6, 51 min on
-# a CPU thread), trained before neighbour_mix stopped reading past a row's end (issue 44): a rerun will differ a little.
+# recipe to 32k steps: bench/results/star/editflow_star_medium_seed1337.json (--seed=1337, test 84.7 / 93.8, 79 min on
+# a shared CPU thread; 66.6 / 85.6 before the neighbour_mix fix: bench/results/star_superseded/).
 out_dir = "out/editflow_star_medium"
 dataset = "star/medium"
 model = "editflow"

@@ -133,8 +133,10 @@ def test_a_lost_or_stray_mark_or_footnote_is_caught():
                    (note, "")):
         bad = misplaced_marks(dict(blocks, **{name: "\n".join(lines[:i] + [new] + lines[i + 1:])}))
         assert len(bad) == 1 and bad[0].startswith(name), (i, bad)
-    if "†" in blocks["star_compact"]:
-        assert len(misplaced_marks(dict(blocks, star_compact=blocks["star_compact"].replace("†", "", 1)))) == 1
+    if "†" in blocks["star_compact"]:  # the row's missing mark; with it the table's last, a stranded footnote too
+        bad = misplaced_marks(dict(blocks, star_compact=blocks["star_compact"].replace("†", "", 1)))
+        marks = sum(x.count("†") for x in blocks["star_compact"].splitlines() if not x.startswith("†"))
+        assert len(bad) == (2 if marks == 1 else 1) and all(b.startswith("star_compact") for b in bad), bad
 
 
 def test_every_block_has_a_generator_and_no_results_table_is_typed_by_hand():

@@ -244,7 +244,8 @@ RULES = {
     "block_size": (_positive_int, ">= 1"),
     "seed": (lambda v: 0 <= v < 2 ** 32, "in [0, 2^32)"),
     "threads": (lambda v: 0 <= v <= 1024, "in [0, 1024] (0 = the free cores)"),
-    "lr_schedule": (lambda v: v in ("cosine", "constant"), "'cosine' or 'constant'"),
+    "lr_schedule": (lambda v: v in ("cosine", "constant", "wsd"), "'cosine', 'constant' or 'wsd'"),
+    "decay_frac": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "optimizer": (lambda v: v in ("adamw", "muon"), "'adamw' or 'muon'"),
     "dtype": (lambda v: v in ("auto", "bfloat16", "float32"),
               "'auto' (bfloat16 on CUDA, float32 on CPU), 'bfloat16' or 'float32'; float16 would need loss "

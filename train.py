@@ -68,8 +68,9 @@ batch_size = 32  # examples per optimizer step, all ranks and micro-steps togeth
 micro_batch_size = 0  # examples per rank per forward; 0 = batch_size // world_size (no accumulation)
 max_iters = 24000  # the last step
 learning_rate = 3e-3
-min_lr = 3e-4  # cosine decays to this
-lr_schedule = "cosine"  # 'cosine' or 'constant' (both after a linear warmup)
+min_lr = 3e-4  # the schedule decays to this
+lr_schedule = "cosine"  # 'cosine', 'constant' or 'wsd' (all after a linear warmup)
+decay_frac = 0.3  # wsd: hold learning_rate, then decay linearly to min_lr over this last share of the phase
 warmup_iters = 100
 weight_decay = 0.3
 beta1 = 0.9
@@ -93,8 +94,8 @@ DEFAULTS = {k: v for k, v in globals().items() if not k.startswith("_") and isin
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "ilm_star_easy_speedrun.py")
 # A phase starts at step `start` and changes some of these keys; it keeps what earlier phases set. Its
 # warmup and cosine run over the phase itself (from its start to the next phase's start, or max_iters).
-PHASE_KEYS = ("batch_size", "micro_batch_size", "learning_rate", "min_lr", "lr_schedule", "warmup_iters",
-              "weight_decay", "ema_decay", "train_data")
+PHASE_KEYS = ("batch_size", "micro_batch_size", "learning_rate", "min_lr", "lr_schedule", "decay_frac",
+              "warmup_iters", "weight_decay", "ema_decay", "train_data")
 
 
 def check_phases(config: dict) -> list[dict]:
@@ -137,13 +138,15 @@ def split_batches(plan: list[dict], world: int) -> list[SimpleNamespace]:
 
 
 def get_lr(step: int, P) -> float:
-    """Linear warmup, then cosine (or constant) to min_lr, both within the phase [P.start, P.end)."""
+    """Linear warmup, then cosine (or constant, or wsd) to min_lr, all within the phase [P.start, P.end)."""
     step = step - P.start
     if step < P.warmup_iters:
         return P.learning_rate * (step + 1) / P.warmup_iters
     if P.lr_schedule == "constant":
         return P.learning_rate
     progress = min(1.0, (step - P.warmup_iters) / max(1, P.end - P.start - P.warmup_iters))
+    if P.lr_schedule == "wsd":  # warmup-stable-decay (MiniCPM; modded-nanogpt's cooldown): flat, then a line down
+        return P.learning_rate - max(0.0, (progress - 1 + P.decay_frac) / P.decay_frac) * (P.learning_rate - P.min_lr)
     return P.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (P.learning_rate - P.min_lr)
 
 

@@ -4,5 +4,6 @@
 base = "configs/ilm_star_easy_speedrun.py"
 out_dir = "out/ilm_star_medium_speedrun"
 dataset = "star/medium"
+lr_schedule = "cosine"  # as its record was measured (the easy record moved to wsd later)
 max_iters = 4000
 eval_interval = 500

@@ -10,6 +10,7 @@ model = "mdlm"
 # backward chain from the goal is left to learn: 100% val at step 1000 (seed 1337), 1200 (seed 2); test 100%.
 time_sampling = "continuous"
 t_min = 1.0
+lr_schedule = "cosine"  # as its record was measured (ILM's moved to wsd later)
 max_iters = 1800  # 100% val from 1000-1200 in the probes (MLM the same: 1000, 1250); margin for other seeds
 eval_interval = 600
 steps = 1  # one pass: every position its argmax (order 'confidence'); partly written canvases were never trained

@@ -8,6 +8,7 @@ model = "mlm"
 # one arm in three (val 0.30-0.34 to 4000 steps); with the whole canvas masked only the backward chain from the
 # goal is left to learn: 100% val at step 1000 (seed 1337), 1250 (seed 2). A one-pass predictor, not Mask-Predict.
 min_mask_rate = 1.0
+lr_schedule = "cosine"  # as its record was measured (ILM's moved to wsd later)
 max_iters = 1800
 eval_interval = 600
 unmask = "fixed"

@@ -5,6 +5,7 @@ run as separate resumed commands (how the multi-phase recipes were first run), b
 """
 import json
 import os
+import signal
 
 import pytest
 import torch
@@ -64,3 +65,31 @@ def test_phases_after_max_iters_are_not_run(star_data, tiny, tmp_path):
 def test_bad_phases_are_one_line(star_data, tiny, tmp_path, phases, message):
     with pytest.raises(NanoError, match=message):
         train.main([f"--dataset={star_data()}", f"--out_dir={tmp_path}", *tiny, f"--phases={phases}"])
+
+
+def test_wsd_holds_the_rate_then_decays_linearly_over_its_last_share(star_data, tiny, tmp_path, monkeypatch):
+    # tiny: warmup 2; then 10 steps: flat at 3e-3 until 60% of them are done, then a line to min_lr 3e-4 at step 11
+    args = [f"--dataset={star_data()}", "--eval_interval=12", *tiny, "--max_iters=12", "--lr_schedule=wsd",
+            "--decay_frac=0.4", "--learning_rate=3e-3", "--min_lr=3e-4", "--log_interval=1"]
+    full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
+    train.main(args + [f"--out_dir={full}"])
+    with open(os.path.join(full, "log.jsonl")) as f:
+        lrs = [r["lr"] for r in map(json.loads, f) if "lr" in r]
+    decayed = [3e-3 - max(0.0, (p / 10 - 0.6) / 0.4) * 2.7e-3 for p in range(10)]  # progress p / 10 after warmup
+    assert lrs == pytest.approx([1.5e-3, 3e-3] + decayed)
+    assert lrs[2:8] == pytest.approx([3e-3] * 6) and lrs[-1] < 1e-3
+    # stopped (SIGTERM) after step 9, in the decay, and resumed: the same losses and weights as the straight run
+    real_batch_items = train.batch_items
+
+    def preempt(data, P, step):
+        if step == 9:
+            os.kill(os.getpid(), signal.SIGTERM)  # train.py finishes this step, saves and returns
+        return real_batch_items(data, P, step)
+    monkeypatch.setattr(train, "batch_items", preempt)
+    train.main(args + [f"--out_dir={cut}"])
+    monkeypatch.undo()
+    assert state(cut)["step"] == 10
+    train.main(args + [f"--out_dir={cut}", "--resume"])
+    assert losses(cut) == losses(full)
+    a, b = state(cut), state(full)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

@@ -346,7 +346,7 @@ BAD = {
     "learning_rate=1e999": (_train("--learning_rate=1e999"), "learning_rate=inf must be a finite number > 0"),
     "n_head=0": (_train("--n_head=0"), "n_head=0 must be in [1, 64]"),
     "n_head=3": (_train("--n_head=3"), "n_head=3 must divide n_embd=32"),
-    "lr_schedule=linear": (_train("--lr_schedule=linear"), "lr_schedule='linear' must be 'cosine' or 'constant'"),
+    "lr_schedule=linear": (_train("--lr_schedule=linear"), "lr_schedule='linear' must be 'cosine', 'constant' or 'wsd'"),
     "dtype=float16": (_train("--dtype=float16"), "dtype='float16' must be 'auto'"),
     "dtype=fp32": (_train("--dtype=fp32"), "dtype='fp32' must be 'auto'"),
     "best_metric=val_acc": (_train("--best_metric=val_acc"), "best_metric='val_acc' must be 'val_loss'"),

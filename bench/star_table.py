@@ -200,19 +200,27 @@ def xlm_recipe_time() -> list[str]:
 
 
 def shipped() -> list[str]:
-    """models/pretrained/*.pt with the test numbers of the row each was made from."""
+    """models/pretrained/*.pt with the test numbers of the row each was made from: the row that evaluated its
+    run's checkpoint at the step it shipped (a rerun of the same config writes the same path; a shipped model of
+    a recipe since changed is matched to its row in star_superseded/, and says so)."""
     import torch
-    rows = {r["eval_command"].split("--ckpt=")[1].split()[0]: r for results in (RESULTS, RESULTS + "/../speedrun")
-            for seeds in load(results).values() for r in seeds}
+    rows = {}  # the run's checkpoint path -> [(row, superseded file or None)], current rows first
+    for results in (RESULTS, RESULTS + "/../speedrun", RESULTS + "_superseded"):
+        for path in sorted(glob.glob(os.path.join(results, "*.json"))):
+            with open(path) as f:
+                r = json.load(f)
+            old = os.path.basename(path) if results.endswith("_superseded") else None
+            rows.setdefault(r["eval_command"].split("--ckpt=")[1].split()[0], []).append((r, old))
     out, shown_rows = [], []
     for path in sorted(glob.glob(os.path.join(ROOT, "models", "pretrained", "*.pt"))):
-        src = torch.load(path, map_location="cpu", weights_only=True)["source"]["ckpt"]
-        r = rows.get(src)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        r, old = next((x for x in rows.get(ckpt["source"]["ckpt"], []) if x[0].get("steps") == ckpt["step"]),
+                      (None, None))
         shown_rows += [r] if r else []
         extra = sampler_args(r) if r else ""  # the sampler settings shipped
         what = (f"test seq / tok {100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')} / {100 * r['test_tok_acc']:.1f}"
                 f"{before(r, 'accuracy')}% (`{r['config']}`, seed {r['seed']}"
-                f"{', eval ' + repr(extra) if extra else ''})"
+                f"{', eval ' + repr(extra) if extra else ''}{', its recipe before a change: ' + old if old else ''})"
                 if r else "no results row")
         out.append(f"- `models/pretrained/{os.path.basename(path)}` ({os.path.getsize(path) / 1e3:.0f} kB): {what}")
     return out + ["\n" + note for note in before_note(shown_rows, "accuracy", "star")]

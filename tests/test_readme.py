@@ -197,3 +197,31 @@ def test_plot_log_without_matplotlib_prints_the_curve(tmp_path, capsys, monkeypa
     plot_log.main([str(tmp_path)])
     out = capsys.readouterr().out
     assert "pip install matplotlib" in out and "val_loss 2.4000" in out and "val_seq_acc 0.5000" in out
+
+
+def test_a_shipped_model_is_matched_to_the_row_of_its_own_run(tmp_path, monkeypatch):
+    # a config rerun writes the same checkpoint path as the shipped model's run; the shipped line must quote the
+    # row of the step it shipped (here the superseded one), and say its recipe changed
+    import json
+    import torch
+    import star_table
+    for folder in ("star", "speedrun", "star_superseded"):
+        os.makedirs(tmp_path / "bench" / "results" / folder)
+    os.makedirs(tmp_path / "models" / "pretrained")
+
+    def row(folder: str, name: str, steps: int, acc: float):
+        r = {"config": "configs/x.py", "model": "ilm", "dataset": "star/easy", "seed": 2, "steps": steps,
+             "test_seq_acc": acc, "test_tok_acc": acc, "eval_command": "python eval.py --ckpt=out/x_seed2/ckpt.pt "
+             "--split=test"}
+        with open(tmp_path / "bench" / "results" / folder / name, "w") as f:
+            json.dump(r, f)
+    row("speedrun", "x_seed2.json", 2400, 0.999)  # today's rerun of the config
+    row("star_superseded", "x_seed2_old.json", 2200, 0.996)  # the run the shipped model came from
+    torch.save({"source": {"ckpt": "out/x_seed2/ckpt.pt"}, "step": 2200}, tmp_path / "models" / "pretrained" / "x.pt")
+    monkeypatch.setattr(star_table, "ROOT", str(tmp_path))
+    monkeypatch.setattr(star_table, "RESULTS", str(tmp_path / "bench" / "results" / "star"))
+    line = star_table.shipped()[0]
+    assert "test seq / tok 99.6 / 99.6%" in line and "its recipe before a change: x_seed2_old.json" in line
+    torch.save({"source": {"ckpt": "out/x_seed2/ckpt.pt"}, "step": 2400}, tmp_path / "models" / "pretrained" / "x.pt")
+    line = star_table.shipped()[0]
+    assert "test seq / tok 99.9 / 99.9%" in line and "before a change" not in line

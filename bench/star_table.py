@@ -172,7 +172,7 @@ def compact() -> str:
     out += ["", f"Test sequence accuracy (%, {every[0]['test_examples']:,} test problems), one number per seed "
             f"(seed 2 · seed 1337, or 1337 alone) with the sampler settings of its row; each run {min(steps) // 1000}k–"
             f"{max(steps) // 1000}k steps, "
-            f"{min(minutes):.0f}–{max(minutes):.0f} min on {' / '.join(layouts)} of a {', '.join(cpus)}." +
+            f"{min(minutes):.0f}–{max(minutes):.0f} min on {' or '.join(layouts)} of a {', '.join(cpus)}." +
             (" star_hard: a curriculum from the method's shipped star model, grown to hard's 56 labels, then easy- and "
              "medium-shaped graphs over them, then hard mixed in (configs/<model>_star_hard_curriculum.py; the paper "
              "trains from scratch)." if any(r["dataset"].endswith("/hard") for r in every) else ""),

@@ -1,7 +1,7 @@
 # MLM on star_medium (XLM Table 1 row; paper 83.1 / 98.0 at 12L/768): the star_easy recipe (neighbour mixing,
 # absolute positions) at 8 layers and lr 1e-3 -> 1e-4 for 20k steps, then ILM's phase 2 (lr 6e-4 -> 2e-5 with
-# an EMA) to 32k; decoded one position a step, most confident first. Rows: test 73.3 / 78.7 (seed 1337, 111 min,
-# after the neighbour_mix fix; 96.3 before it), 89.5 / 89.6 (seed 2, before the fix); one thread of a 2-core AMD EPYC.
+# an EMA) to 32k; decoded one position a step, most confident first. Rows after the neighbour_mix fix: test 73.3 / 78.7
+# (seed 1337, 111 min; 96.3 before it), 77.3 / 76.1 (seed 2, 87 min; 89.5 before); one thread of a 2-core AMD EPYC.
 out_dir = "out/mlm_star_medium"
 dataset = "star/medium"
 model = "mlm"

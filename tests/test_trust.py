@@ -504,6 +504,23 @@ def test_one_run_per_out_dir_and_a_dead_holder_does_not_block(world, tmp_path):
     assert ckpt_of(os.path.join(out, "ckpt.pt"))["step"] == at + 2
 
 
+def test_a_fork_killed_while_drawing_a_bar_blocks_no_later_bar():
+    """tqdm's lock is a semaphore that forks share. A run killed (SIGKILL, as above) while it draws its progress
+    bar kept it taken, and every later bar of the suite waited on it forever (CI ran out of time so). conftest.py
+    gives each fork a lock of its own."""
+    from tqdm import tqdm
+    tqdm(total=1, disable=False, file=open(os.devnull, "w")).close()  # this process's lock exists
+    pid = os.fork()
+    if pid == 0:  # the child takes the lock its bars take, and dies holding it
+        tqdm.get_lock().acquire()
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.waitpid(pid, 0)
+    lock = tqdm.get_lock()
+    for part in getattr(lock, "locks", [lock]):  # tqdm's own lock is a pair: the shared semaphore and a thread lock
+        assert part.acquire(timeout=5), "a dead fork still holds the progress bar's lock"
+        part.release()
+
+
 def all_finite(state: dict) -> bool:
     return all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point())
 

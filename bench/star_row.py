@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -111,7 +112,9 @@ def main(argv: list[str]):
     os.makedirs(args.out, exist_ok=True)  # a folder that cannot be made: run_main's one line, before training
     if not args.no_train:
         r = subprocess.run(cmd + (["--resume"] if args.resume else []), cwd=ROOT)
-        if r.returncode:
+        # Ctrl-C or SIGTERM to --nproc's launcher: the ranks saved, the launcher exits 128 + the signal; the log
+        # below says where the run stopped
+        if r.returncode not in (0, 128 + signal.SIGINT, 128 + signal.SIGTERM):
             sys.exit(f"error: training failed (exit {r.returncode}, its message is above); {next_step(out_dir)}")
     ckpt = os.path.join(out_dir, "ckpt.pt")
     if not os.path.exists(os.path.join(ROOT, out_dir, "log.jsonl")):

@@ -85,6 +85,29 @@ def test_a_run_that_stopped_early_gets_no_row(row_run):
     assert not os.listdir(results)
 
 
+def test_a_launcher_stopped_by_a_signal_is_told_as_a_stop(row_run, monkeypatch):
+    """--nproc's launcher exits 128 + the signal after its ranks saved (SIGTERM: 143): the row says where the run
+    stopped and to --resume it, not that the training failed."""
+    config, out_dir, results = row_run
+    assert star_row(config, results).returncode == 0
+    os.remove(os.path.join(results, os.path.basename(config).removesuffix(".py") + "_seed5.json"))
+    log = os.path.join(out_dir, "log.jsonl")
+    with open(log) as f:
+        lines = [json.loads(line) for line in f]
+    with open(log, "w") as f:  # as a SIGTERM at step 12 leaves it
+        for rec in lines:
+            f.write(json.dumps({**rec, "done": 12} if "done" in rec else rec) + "\n")
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import star_row as script
+    for code, said in ((143, "stopped at step 12 of 30"), (130, "stopped at step 12 of 30"),
+                       (1, "training failed (exit 1")):
+        monkeypatch.setattr(script.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, code))
+        with pytest.raises(SystemExit) as e:
+            script.main([config, "--seed=5", f"--out={results}", "--resume"])
+        assert said in str(e.value) and "--resume" in str(e.value), (code, e.value)
+    assert not os.listdir(results)
+
+
 def test_wall_time_counts_every_process_even_one_killed_without_a_word():
     """A resumed run's wall time is the sum of its processes; one killed by SIGKILL (no closing 'done') counts up
     to the last time it logged, and the row says so (a lower bound)."""

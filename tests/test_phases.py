@@ -78,6 +78,8 @@ def test_wsd_holds_the_rate_then_decays_linearly_over_its_last_share(star_data, 
     decayed = [3e-3 - max(0.0, (p / 10 - 0.6) / 0.4) * 2.7e-3 for p in range(10)]  # progress p / 10 after warmup
     assert lrs == pytest.approx([1.5e-3, 3e-3] + decayed)
     assert lrs[2:8] == pytest.approx([3e-3] * 6) and lrs[-1] < 1e-3
+    first, last = losses(full)[:3], losses(full)[-3:]
+    assert sum(last) / 3 < sum(first) / 3 - 0.08  # and it learns (3.01 -> 2.89 here)
     # stopped (SIGTERM) after step 9, in the decay, and resumed: the same losses and weights as the straight run
     real_batch_items = train.batch_items
 

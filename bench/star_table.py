@@ -205,7 +205,7 @@ def shipped() -> list[str]:
     a recipe since changed is matched to its row in star_superseded/, and says so)."""
     import torch
     rows = {}  # the run's checkpoint path -> [(row, superseded file or None)], current rows first
-    for results in (RESULTS, RESULTS + "/../speedrun", RESULTS + "_superseded"):
+    for results in (RESULTS, RESULTS + "/../speedrun", RESULTS + "/../maze", RESULTS + "_superseded"):
         for path in sorted(glob.glob(os.path.join(results, "*.json"))):
             with open(path) as f:
                 r = json.load(f)
@@ -218,8 +218,11 @@ def shipped() -> list[str]:
                       (None, None))
         shown_rows += [r] if r else []
         extra = sampler_args(r) if r else ""  # the sampler settings shipped
-        what = (f"test seq / tok {100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')} / {100 * r['test_tok_acc']:.1f}"
-                f"{before(r, 'accuracy')}% (`{r['config']}`, seed {r['seed']}"
+        score = (f"test success / exact {100 * r['eval']['valid_acc']:.1f}{before(r, 'accuracy')} / "  # a maze row
+                 f"{100 * r['test_seq_acc']:.1f}" if r and "valid_acc" in r.get("eval", {}) else
+                 f"test seq / tok {100 * r['test_seq_acc']:.1f}{before(r, 'accuracy')} / {100 * r['test_tok_acc']:.1f}"
+                 if r else "")
+        what = (f"{score}{before(r, 'accuracy')}% (`{r['config']}`, seed {r['seed']}"
                 f"{', eval ' + repr(extra) if extra else ''}{', its recipe before a change: ' + old if old else ''})"
                 if r else "no results row")
         out.append(f"- `models/pretrained/{os.path.basename(path)}` ({os.path.getsize(path) / 1e3:.0f} kB): {what}")

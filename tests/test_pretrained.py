@@ -8,6 +8,7 @@ import glob
 import json
 import math
 import os
+import shutil
 
 import pytest
 
@@ -33,10 +34,11 @@ def star_test(tmp_path_factory):
 
 
 def row_of(path: str) -> dict:
-    """The results-table row (bench/results/star/ or speedrun/*.json) whose run a shipped model was made from."""
+    """The results-table row (bench/results/{star,speedrun,maze}/*.json) whose run a shipped model was made from."""
     src = engine.load_checkpoint(path)["source"]["ckpt"]
     for f in glob.glob(os.path.join(ROOT, "bench", "results", "star", "*.json")) + \
-            glob.glob(os.path.join(ROOT, "bench", "results", "speedrun", "*.json")):
+            glob.glob(os.path.join(ROOT, "bench", "results", "speedrun", "*.json")) + \
+            glob.glob(os.path.join(ROOT, "bench", "results", "maze", "*.json")):
         with open(f) as fh:
             row = json.load(fh)
         if f"--ckpt={src} " in row["eval_command"] + " ":
@@ -62,6 +64,25 @@ def test_every_shipped_star_model_scores_its_row(path, star_test, tmp_path):
     p = row["test_seq_acc"]
     assert r["examples"] == 500 and abs(r["seq_acc"] - p) <= 4 * math.sqrt(p * (1 - p) / 500) + 0.002
     assert p < 0.99 or r["seq_acc"] >= 0.99
+
+
+MAZE = [p for p in SHIPPED if "_maze_" in os.path.basename(p)]
+
+
+@pytest.mark.parametrize("path", MAZE, ids=[os.path.basename(p) for p in MAZE])
+def test_every_shipped_maze_model_scores_its_row(path, tmp_path):
+    """The first 200 test problems (prepare.py's test split starts with them, whatever its size) are solved as
+    often as the row's 5,000 say, within 4 binomial standard deviations (a generated path is judged valid or not
+    by data/maze/score.py)."""
+    from data.maze.prepare import write_task as write_maze
+    row = row_of(path)
+    task = row["dataset"].split("/")[-1]
+    data = str(tmp_path / task)
+    write_maze(task, data, {"train": 1, "val": 1, "test": 200}, seed=42)
+    shutil.copy(os.path.join(ROOT, "data", "maze", "score.py"), tmp_path)  # the judge eval.py looks for beside it
+    r = evaluate_script.main([f"--ckpt={path}", f"--dataset={data}", "--split=test", f"--out_dir={tmp_path}"])
+    p = row["eval"]["valid_acc"]
+    assert r["examples"] == 200 and abs(r["valid_acc"] - p) <= 4 * math.sqrt(p * (1 - p) / 200) + 0.002
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[os.path.basename(p) for p in SHIPPED])

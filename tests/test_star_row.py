@@ -69,16 +69,21 @@ def test_a_row_holds_what_the_table_needs_and_is_never_replaced_unasked(row_run)
     assert row["eval"]["nll"] == row["test_nll"] and row["eval"]["loss"] > 0
 
 
+def stopped_at_12(out_dir: str):
+    """Rewrite a finished run's log as a Ctrl-C or SIGTERM at step 12 leaves it: the last record says where."""
+    log = os.path.join(out_dir, "log.jsonl")
+    with open(log) as f:
+        lines = [json.loads(line) for line in f]
+    with open(log, "w") as f:
+        for rec in lines:
+            f.write(json.dumps({**rec, "done": 12} if "done" in rec else rec) + "\n")
+
+
 def test_a_run_that_stopped_early_gets_no_row(row_run):
     config, out_dir, results = row_run
     assert star_row(config, results).returncode == 0
     os.remove(os.path.join(results, os.path.basename(config).removesuffix(".py") + "_seed5.json"))
-    log = os.path.join(out_dir, "log.jsonl")
-    with open(log) as f:
-        lines = [json.loads(line) for line in f]
-    with open(log, "w") as f:  # as a Ctrl-C at step 12 leaves it: the last record says where it stopped
-        for rec in lines:
-            f.write(json.dumps({**rec, "done": 12} if "done" in rec else rec) + "\n")
+    stopped_at_12(out_dir)
     r = star_row(config, results, "--no_train")
     assert r.returncode != 0 and "stopped at step 12 of 30" in r.stderr and "--resume" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
@@ -91,12 +96,7 @@ def test_a_launcher_stopped_by_a_signal_is_told_as_a_stop(row_run, monkeypatch):
     config, out_dir, results = row_run
     assert star_row(config, results).returncode == 0
     os.remove(os.path.join(results, os.path.basename(config).removesuffix(".py") + "_seed5.json"))
-    log = os.path.join(out_dir, "log.jsonl")
-    with open(log) as f:
-        lines = [json.loads(line) for line in f]
-    with open(log, "w") as f:  # as a SIGTERM at step 12 leaves it
-        for rec in lines:
-            f.write(json.dumps({**rec, "done": 12} if "done" in rec else rec) + "\n")
+    stopped_at_12(out_dir)
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     import star_row as script
     for code, said in ((143, "stopped at step 12 of 30"), (130, "stopped at step 12 of 30"),
